@@ -1,0 +1,79 @@
+"""One exception root for everything a user can cause or fix.
+
+Each error carries the exit code the CLI returns and a hint saying what to do. Adapters
+wrap library exceptions at their boundary (``raise ConfigError(...) from exc``) so the CLI
+never shows a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The CLI's exit codes; documented in the README and stable."""
+
+    OK = 0
+    DELIVERY_INCOMPLETE = 1  # some deliveries failed or were deferred
+    USAGE = 2  # usage, configuration or input error; nothing was sent
+    LOCKED = 3  # another run holds the lock
+
+
+class NewsletterError(Exception):
+    """Root of the project's errors: a message for the user, a hint and an exit code."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ConfigError(NewsletterError):
+    """The configuration (newsletter.toml, NEWSLETTER_* variables, .env) is invalid."""
+
+
+class InputError(NewsletterError):
+    """An input file (article, subscriber CSV, template) cannot be used."""
+
+
+class ParseError(InputError, ValueError):
+    """An article file or feed cannot be parsed; ``where`` names the file (and line)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class TemplateError(InputError):
+    """A template failed to render; the message names the template and line."""
+
+
+class EditionTooLarge(InputError):
+    """The edition's HTML is above the size at which Gmail clips messages."""
+
+
+class LockedError(NewsletterError):
+    """Another run holds the lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class RelayError(NewsletterError, ConnectionError):
+    """The SMTP relay cannot be used at all (unreachable, TLS or authentication refused).
+
+    Raised before anything is recorded, so a rerun starts from the same state.
+    """
+
+    exit_code = ExitCode.DELIVERY_INCOMPLETE
+
+
+class RelayAuthError(RelayError):
+    """The relay refused the configured credentials: a configuration error."""
+
+    exit_code = ExitCode.USAGE

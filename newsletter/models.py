@@ -1,0 +1,126 @@
+"""Plain data of the pipeline: no I/O, no clock, no settings.
+
+Articles come out of ``parsing``, editions out of ``compose``, subscribers out of the CSV
+adapter; the store and delivery adapters persist and move them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One article, whatever its source.
+
+    ``id`` is stable: a feed entry's id/guid, else its link, else a hash of title and
+    content; for article files the url from the front matter, else ``source:relative path``.
+    ``published`` is aware and in UTC, or None when the source gave no usable date.
+    """
+
+    id: str
+    source: str
+    title: str
+    section: str
+    summary: str
+    body: str = ""
+    url: str | None = None
+    author: str | None = None
+    published: datetime | None = None
+    image_url: str | None = None
+    image_alt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A named group of articles, in the order they appear in the edition."""
+
+    name: str
+    articles: tuple[Article, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One day's edition: which articles, in which order. Pure data, composed once.
+
+    ``key`` is the calendar day in the configured time zone (``YYYY-MM-DD``).
+    """
+
+    key: date
+    number: int
+    sections: tuple[Section, ...]
+
+    @property
+    def articles(self) -> tuple[Article, ...]:
+        return tuple(a for s in self.sections for a in s.articles)
+
+    @property
+    def lead(self) -> Article:
+        return self.sections[0].articles[0]
+
+
+class SubscriberStatus(StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A row of the subscriber CSV, validated.
+
+    ``email`` is normalised (email-validator); ``fields`` holds every CSV column (including
+    ``email`` and ``name``) as merge fields, with control characters already removed.
+    ``line`` is the row's line number in its file, for messages.
+    """
+
+    email: str
+    name: str = ""
+    status: SubscriberStatus = SubscriberStatus.ACTIVE
+    fields: Mapping[str, str] = field(default_factory=dict)
+    line: int = 0
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # claimed by a run; if still pending later, the message is in doubt
+    SENT = "sent"  # the relay (or the outbox) accepted the message
+    DEFERRED = "deferred"  # a temporary failure; the next run retries
+    FAILED = "failed"  # a permanent failure (5xx); never retried
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one message: the ledger's next state and the relay's reply."""
+
+    status: DeliveryStatus
+    code: int | None = None
+    text: str = ""
+    bounced: bool = False  # a 5.1.x "no such user": stop mailing the address
+    dropped: bool = False  # the connection is unusable: reconnect before the next message
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """Counts a send prints at the end and returns to its caller."""
+
+    edition_key: date | None = None
+    edition_number: int | None = None
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    bounced: int = 0
+    skipped: int = 0  # subscribers not active (unsubscribed, bounced)
+    already_sent: int = 0  # the ledger says an earlier run delivered (or failed) it
+    invalid: int = 0  # CSV rows that could not be used
+    in_doubt: int = 0  # messages in flight when an earlier run stopped
+    started: datetime | None = None
+    finished: datetime | None = None
+    note: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        return self.deferred > 0 or self.failed > 0

@@ -1,0 +1,188 @@
+"""Configuration: one pydantic-settings class.
+
+Precedence, highest first: keyword arguments (the CLI's flags), ``NEWSLETTER_*`` environment
+variables, ``.env``, ``newsletter.toml`` (in the working directory, or ``--config``), then the
+embedded defaults, which need no file at all. Relative paths are resolved against the
+directory of the config file (the working directory when there is none).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "newsletter.toml"
+
+
+class Settings(BaseSettings):
+    """Every setting, with the defaults that make ``newsletter send`` work out of the box."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSLETTER_",
+        env_file=".env",
+        extra="forbid",
+        validate_default=True,
+    )
+    # Set by load_settings(); the TOML source reads it in settings_customise_sources.
+    _toml_path: ClassVar[Path | None] = None
+
+    # --- what goes in ---
+    sources: list[str] = Field(default_factory=lambda: ["seeds"])
+    subscribers: Path = Path("subscribers/subscribers.csv")
+    templates: Path | None = None  # None: the default templates shipped with the package
+    max_articles: int = Field(default=20, ge=1, le=200)
+    section_order: list[str] = Field(default_factory=list)
+
+    # --- the list and its mail ---
+    newsletter_name: str = "Daily Newsletter"
+    from_address: str = "Daily Newsletter <newsletter@example.com>"
+    reply_to: str | None = None
+    list_id: str | None = None  # default: daily.<from domain>
+    public_url: str | None = None  # https://news.example.com: enables one-click unsubscribe
+    unsubscribe_mailto: str | None = None  # default: the From address
+    postal_address: str = "Daily Newsletter, 1 Example Street, Example City"
+    secret_key: SecretStr | None = None  # signs unsubscribe links; generated when unset
+
+    # --- where it goes ---
+    smtp_url: str | None = None  # smtp://host:25, smtps://host:465, smtp+starttls://host:587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_tls_verify: bool = True
+    smtp_connections: int = Field(default=4, ge=1, le=64)
+    outbox: Path = Path("outbox")
+    previews: Path = Path("previews")
+
+    # --- state and time ---
+    database: Path = Path("newsletter.db")
+    timezone: str = "UTC"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # toml_file in model_config is ignored unless its source is returned here; the
+        # order of this tuple is the precedence.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if cls._toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        return tuple(sources)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as 'Europe/Paris'"
+            ) from exc
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in SMTP_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}: use smtp:// (plain), smtps:// (implicit TLS) "
+                "or smtp+starttls:// (STARTTLS required)"
+            )
+        if not urlsplit(value).hostname:
+            raise ValueError("the SMTP URL has no host: write smtp://host:port")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _has_domain(cls, value: str) -> str:
+        if not re.search(r"@[\w.-]+\.\w+>?\s*$", value) or "\n" in value or "\r" in value:
+            raise ValueError("write the From address as 'Name <user@example.com>'")
+        return value
+
+    # --- derived values ---
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def from_email(self) -> str:
+        return self.from_address.rsplit("<", 1)[-1].rstrip("> ").strip()
+
+    @property
+    def from_domain(self) -> str:
+        return self.from_email.rsplit("@", 1)[1]
+
+    @property
+    def list_identifier(self) -> str:
+        return self.list_id or f"daily.{self.from_domain}"
+
+
+SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> tuple[Settings, Path]:
+    """Read the configuration; return it and the directory relative paths are based on.
+
+    Raises:
+        ConfigError: the named config file is missing, the TOML is invalid, or a value
+            (from any source) fails validation; the message names the setting.
+    """
+    path = config if config is not None else Path(DEFAULT_CONFIG)
+    if config is not None and not path.is_file():
+        raise ConfigError(f"{path}: config file not found", "check the --config path")
+    base = path.resolve().parent if path.is_file() else Path.cwd()
+    Settings._toml_path = path if path.is_file() else None
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path), "fix the value or remove it") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the TOML syntax") from None
+    finally:
+        Settings._toml_path = None
+    return _resolve_paths(settings, base), base
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"invalid configuration ({path} / NEWSLETTER_* environment):"]
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "?"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {msg}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def rel(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    updates: dict[str, Any] = {
+        name: rel(getattr(settings, name))
+        for name in ("subscribers", "outbox", "previews", "database")
+    }
+    if settings.templates is not None:
+        updates["templates"] = rel(settings.templates)
+    updates["sources"] = [
+        s if "://" in s or Path(s).is_absolute() else str(base / s) for s in settings.sources
+    ]
+    return settings.model_copy(update=updates)

@@ -1,0 +1,352 @@
+"""Adapter: the SQLite database, the truth for what was collected and what was sent.
+
+One file in WAL mode. Migrations are ordered functions recorded in ``schema_migrations``,
+each applied in the same transaction as its record. Time always comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from .errors import ConfigError
+from .models import Article, DeliveryStatus, Outcome
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: articles, editions, the delivery ledger, small key/value metadata
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE articles (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        url TEXT,
+        title TEXT NOT NULL,
+        section TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        body TEXT NOT NULL DEFAULT '',
+        author TEXT,
+        published_at TEXT,
+        image_url TEXT,
+        image_alt TEXT,
+        collected_at TEXT NOT NULL,
+        edition_id INTEGER REFERENCES editions(id)
+    );
+    CREATE INDEX articles_unassigned ON articles(edition_id) WHERE edition_id IS NULL;
+    CREATE TABLE editions (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL UNIQUE,
+        number INTEGER NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        article_ids TEXT NOT NULL,
+        rendered TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        edition_id INTEGER NOT NULL REFERENCES editions(id),
+        email TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_code INTEGER,
+        last_text TEXT,
+        message_id TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (edition_id, email)
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_status ON deliveries(edition_id, status);
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEdition:
+    """An edition as frozen in the database: enough to resend the same bytes."""
+
+    id: int
+    day: date
+    number: int
+    subject: str
+    article_ids: tuple[str, ...]
+    rendered: str  # the RenderedEdition as JSON (render.py owns the format)
+    fingerprint: str
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """The database. Use as a context manager; every write method commits."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (creating if needed) and migrate the database.
+
+        Raises:
+            ConfigError: the file cannot be opened or is not a database of this project.
+        """
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process (the case we care about: kill -9
+            # mid-send) without an fsync per commit.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"{path}: cannot use the database: {exc}",
+                "check the 'database' setting points to a newsletter database",
+            ) from None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+            " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
+        done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction() as db:
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+
+    # --- metadata ---
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # --- articles ---
+    def add_articles(self, articles: Iterable[Article], now: datetime) -> list[Article]:
+        """Store articles not seen before (by id); return the new ones."""
+        new: list[Article] = []
+        with self.transaction() as db:
+            for a in articles:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO articles (id, source, url, title, section, summary,"
+                    " body, author, published_at, image_url, image_alt, collected_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        a.id,
+                        a.source,
+                        a.url,
+                        a.title,
+                        a.section,
+                        a.summary,
+                        a.body,
+                        a.author,
+                        _ts(a.published) if a.published else None,
+                        a.image_url,
+                        a.image_alt,
+                        _ts(now),
+                    ),
+                )
+                if cur.rowcount:
+                    new.append(a)
+        return new
+
+    def unassigned_articles(self) -> list[Article]:
+        """Articles collected but not yet in any edition."""
+        rows = self.db.execute(
+            "SELECT id, source, title, section, summary, body, url, author, published_at,"
+            " image_url, image_alt FROM articles WHERE edition_id IS NULL"
+        )
+        return [_article(row) for row in rows]
+
+    def in_editions(self, ids: Sequence[str]) -> set[str]:
+        """Which of these article ids are already in an edition."""
+        rows = self.db.execute(
+            "SELECT id FROM articles WHERE edition_id IS NOT NULL"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        return {row[0] for row in rows}
+
+    def articles_by_id(self, ids: Sequence[str]) -> list[Article]:
+        """The articles with these ids, in the order given."""
+        found: dict[str, Article] = {}
+        for row in self.db.execute(
+            "SELECT id, source, title, section, summary, body, url, author, published_at,"
+            " image_url, image_alt FROM articles WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        ):
+            found[row[0]] = _article(row)
+        return [found[i] for i in ids if i in found]
+
+    # --- editions ---
+    def edition_for(self, day: date) -> StoredEdition | None:
+        row = self.db.execute(
+            "SELECT id, day, number, subject, article_ids, rendered, fingerprint"
+            " FROM editions WHERE day = ?",
+            (day.isoformat(),),
+        ).fetchone()
+        return _edition(row) if row else None
+
+    def next_edition_number(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM editions").fetchone()
+        return int(row[0])
+
+    def freeze_edition(
+        self,
+        day: date,
+        number: int,
+        subject: str,
+        article_ids: Sequence[str],
+        rendered: str,
+        fingerprint: str,
+        now: datetime,
+    ) -> StoredEdition:
+        """Record the edition and assign its articles to it, in one transaction.
+
+        An article already in another edition is never taken twice: the update only touches
+        unassigned rows, and a mismatch aborts the transaction.
+        """
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO editions (day, number, subject, article_ids, rendered, fingerprint,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    day.isoformat(),
+                    number,
+                    subject,
+                    json.dumps(list(article_ids)),
+                    rendered,
+                    fingerprint,
+                    _ts(now),
+                ),
+            )
+            edition_id = cur.lastrowid
+            assert edition_id is not None
+            cur = db.execute(
+                "UPDATE articles SET edition_id = ? WHERE edition_id IS NULL"
+                " AND id IN (SELECT value FROM json_each(?))",
+                (edition_id, json.dumps(list(article_ids))),
+            )
+            if cur.rowcount != len(article_ids):
+                raise RuntimeError("an article of this edition is already in another edition")
+        return StoredEdition(
+            edition_id, day, number, subject, tuple(article_ids), rendered, fingerprint
+        )
+
+    def editions(self) -> list[tuple[StoredEdition, dict[str, int]]]:
+        """Every edition, newest first, with its delivery counts by status."""
+        result = []
+        rows = self.db.execute(
+            "SELECT id, day, number, subject, article_ids, rendered, fingerprint"
+            " FROM editions ORDER BY day DESC"
+        ).fetchall()
+        for row in rows:
+            edition = _edition(row)
+            result.append((edition, self.delivery_counts(edition.id)))
+        return result
+
+    # --- the delivery ledger ---
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) FROM deliveries WHERE edition_id = ? GROUP BY status",
+            (edition_id,),
+        )
+        return {status: count for status, count in rows}
+
+    def statuses(self, edition_id: int, emails: Sequence[str]) -> dict[str, str]:
+        """The ledger status of each of these addresses that has a row."""
+        rows = self.db.execute(
+            "SELECT email, status FROM deliveries WHERE edition_id = ?"
+            " AND email IN (SELECT value FROM json_each(?))",
+            (edition_id, json.dumps(list(emails))),
+        )
+        return dict(rows.fetchall())
+
+    def begin_delivery(self, edition_id: int, email: str, message_id: str, now: datetime) -> None:
+        """Mark a message as in flight (committed) before handing it to the relay.
+
+        A row still ``pending`` when a later run starts is a message whose fate is unknown.
+        """
+        stamp = _ts(now)
+        self.db.execute(
+            "INSERT INTO deliveries (edition_id, email, status, attempts, message_id,"
+            " created_at, updated_at) VALUES (?, ?, 'pending', 1, ?, ?, ?)"
+            " ON CONFLICT(edition_id, email) DO UPDATE SET status = 'pending',"
+            " attempts = attempts + 1, updated_at = excluded.updated_at",
+            (edition_id, email, message_id, stamp, stamp),
+        )
+
+    def finish_delivery(self, edition_id: int, email: str, outcome: Outcome, now: datetime) -> None:
+        """Record what the relay answered; the ledger moves only here."""
+        self.db.execute(
+            "UPDATE deliveries SET status = ?, last_code = ?, last_text = ?, updated_at = ?"
+            " WHERE edition_id = ? AND email = ?",
+            (outcome.status.value, outcome.code, outcome.text[:500], _ts(now), edition_id, email),
+        )
+
+    def in_doubt(self, edition_id: int) -> int:
+        """Messages an earlier run handed to the relay without recording the answer."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE edition_id = ? AND status = ?",
+            (edition_id, DeliveryStatus.PENDING.value),
+        ).fetchone()
+        return int(row[0])
+
+
+def _article(row: tuple) -> Article:  # type: ignore[type-arg]
+    published = datetime.fromisoformat(row[8]) if row[8] else None
+    return Article(
+        id=row[0],
+        source=row[1],
+        title=row[2],
+        section=row[3],
+        summary=row[4],
+        body=row[5],
+        url=row[6],
+        author=row[7],
+        published=published,
+        image_url=row[9],
+        image_alt=row[10],
+    )
+
+
+def _edition(row: tuple) -> StoredEdition:  # type: ignore[type-arg]
+    return StoredEdition(
+        id=row[0],
+        day=date.fromisoformat(row[1]),
+        number=row[2],
+        subject=row[3],
+        article_ids=tuple(json.loads(row[4])),
+        rendered=row[5],
+        fingerprint=row[6],
+    )

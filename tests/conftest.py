@@ -1,0 +1,83 @@
+"""Shared fixtures: a project folder like a user's, a real SMTP server, the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from smtpserver import Recorder, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Project:
+    """A temp folder with seeds, a subscriber CSV and a config, where the CLI runs."""
+
+    path: Path
+
+    def write(self, name: str, text: str) -> Path:
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return target
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
+        """Run ``newsletter ARGS`` as a user would, in its own process."""
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        full_env.update(env or {})
+        proc = subprocess.run(
+            [sys.executable, "-m", "newsletter", *args],
+            cwd=self.path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    proj = Project(tmp_path)
+    proj.write(
+        "subscribers/subscribers.csv",
+        """
+        email,name,status,city
+        ada@example.com,Ada Lovelace,active,London
+        grace@example.org,Grace Hopper,,Arlington
+        linus@example.net,"Torvalds, Linus",active,Portland
+        zoe@example.com,Zoë Ñúñez,active,Sevilla
+        alan@example.com,Alan Turing,unsubscribed,Wilmslow
+        """,
+    )
+    return proj
+
+
+ACTIVE = ["ada@example.com", "grace@example.org", "linus@example.net", "zoe@example.com"]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, str]]:
+    """A real aiosmtpd server on loopback; yields the recorder and its smtp:// URL."""
+    recorder = Recorder()
+    controller = start_server(recorder)
+    try:
+        yield recorder, f"smtp://127.0.0.1:{controller.port}"
+    finally:
+        controller.stop()

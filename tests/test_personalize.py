@@ -1,0 +1,146 @@
+"""The per-subscriber fill decodes exactly as the email package reads a message."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import date
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+from email.utils import parseaddr
+
+import pytest
+
+from newsletter.models import Article, Edition, Section, Subscriber
+from newsletter.personalize import MailContext, MessageTemplate, encoded_words, qp
+from newsletter.render import ListInfo, render_edition
+from newsletter.sources import load_templates
+
+CTX = MailContext(
+    from_address="Daily Newsletter <news@example.com>",
+    list_id="daily.example.com",
+    list_name="Daily Newsletter",
+    message_id_domain="example.com",
+    unsubscribe_mailto="news@example.com",
+    public_url="https://news.example.com",
+    secret=b"k" * 32,
+    edition_tag="20261127.1",
+)
+INFO = ListInfo(
+    "Daily Newsletter", "1 Example Street", "https://news.example.com", "news@example.com"
+)
+
+
+def edition(summary: str = "A lead paragraph. " * 10) -> Edition:
+    articles = tuple(
+        Article(
+            id=f"a{i}",
+            source="t",
+            title=f"Story {i} — naïve café",
+            section="World",
+            summary=summary,
+            url=f"https://example.com/{i}?x=1&y=2",
+            author="AFP",
+        )
+        for i in range(6)
+    )
+    return Edition(date(2026, 11, 27), 1, (Section("World", articles),))
+
+
+def parse(data: bytes) -> EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def expected(text: str, template: MessageTemplate, values: dict[str, str], escape) -> str:
+    rendered = template.rendered
+
+    def fill(match: re.Match[str]) -> str:
+        slot = rendered.slots[match.group()]
+        return escape(values.get(slot.field) or slot.fallback)
+
+    return re.sub(rendered.token_pattern, fill, text)
+
+
+NAMES = [
+    "Jane Doe",
+    "Zoë Ñúñez",
+    "Torvalds, Linus",
+    'Quote "the" Name',
+    "李小龍",
+    "Émile Zola " * 15 + "Émile",  # a long non-ASCII name: several encoded words, folded
+    "",
+    "Dot.Start",
+    "=?utf-8?q?not-an-encoded-word?=",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decoded_message_equals_what_the_email_package_reads(name: str) -> None:
+    import html
+
+    rendered = render_edition(edition(), load_templates(None), INFO, ["city"])
+    template = MessageTemplate(rendered, CTX)
+    sub = Subscriber("jane@example.com", name, fields={"city": "Zürich & <Bern>"})
+    msgid, data = template.build(sub, "Fri, 27 Nov 2026 07:00:00 +0000")
+
+    msg = parse(data)
+    assert msg.defects == []
+    # RFC 2047 decoding (CPython's header *parser* keeps the folding space between encoded
+    # words, against RFC 2047 6.2, even for headers the email package folded itself).
+    raw_to = email.message_from_bytes(data, policy=email.policy.compat32)["To"]
+    decoded = str(make_header(decode_header(raw_to)))
+    assert parseaddr(decoded) == (name, "jane@example.com")
+    assert msg["Message-ID"] == msgid
+    values = template.values(sub)
+    text, body = msg.iter_parts()
+    assert text.get_content().replace("\r\n", "\n") == expected(
+        rendered.text, template, values, str
+    )
+    assert body.get_content().replace("\r\n", "\n") == expected(
+        rendered.html.replace("\r\n", "\n"), template, values, html.escape
+    )
+    for line in data.split(b"\r\n"):
+        assert len(line) <= 998  # SMTP's limit; QP lines stay within 76
+        assert not line.startswith(b".")  # nothing for SMTP dot-stuffing to change
+    assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only
+
+
+def test_long_lines_and_leading_dots_round_trip() -> None:
+    summary = ". starts with a dot\n" + "x" * 500 + " = equals and trailing space \n.\n"
+    rendered = render_edition(edition(summary), load_templates(None), INFO)
+    template = MessageTemplate(rendered, CTX)
+    _, data = template.build(Subscriber("a@example.com", "A"), "Fri, 27 Nov 2026 07:00:00 +0000")
+    text = parse(data).get_body(("plain",)).get_content()
+    assert "x" * 60 in text and " = equals" in text
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+
+
+@pytest.mark.parametrize(
+    "piece", ["", "a", "é" * 40, "x" * 75, "x" * 76, "=" * 30, "a b \t", "x" * 74 + "é"]
+)
+def test_qp_pieces_join_into_valid_quoted_printable(piece: str) -> None:
+    import quopri
+
+    joined = qp("start ") + qp(piece) + qp(" end\n")
+    assert all(len(line) <= 76 for line in joined.split(b"\r\n"))
+    assert quopri.decodestring(joined.replace(b"\r\n", b"\n")).decode() == f"start {piece} end\n"
+
+
+def test_encoded_words_stay_short_and_decode_back() -> None:
+    name = "Zoë Ñúñez " * 8
+    words = encoded_words(name)
+    assert all(len(line.strip()) <= 75 for line in words.split("\r\n"))
+    assert str(make_header(decode_header(words))) == name
+
+
+def test_message_id_is_stable_per_edition_and_address_and_hides_the_address() -> None:
+    rendered = render_edition(edition(), load_templates(None), INFO)
+    template = MessageTemplate(rendered, CTX)
+    sub = Subscriber("jane@example.com", "Jane")
+    first, _ = template.build(sub, "Fri, 27 Nov 2026 07:00:00 +0000")
+    again, _ = MessageTemplate(rendered, CTX).build(sub, "Sat, 28 Nov 2026 07:00:00 +0000")
+    other, _ = template.build(Subscriber("joe@example.com", "Joe"), "x")
+    assert first == again != other
+    assert "jane" not in first
