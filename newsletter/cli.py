@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from .errors import ExitCode, NewsletterError
-from .models import RunSummary
-from .pipeline import run_collect, run_preview, run_send
+from .pipeline import run_collect, run_send
+from .preview import run_preview
+from .report import ProgressView, setup_logging, summary_json, summary_line
 from .settings import Settings, load_settings
+from .status import export_outcomes, status_table
 
 
 def _day(text: str) -> date:
@@ -34,12 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, help="config file (default: ./newsletter.toml if present)"
     )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="log lines as text (default) or JSON objects, one per line",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     send = commands.add_parser(
         "send", help="collect, compose the day's edition and deliver it to every subscriber"
     )
     send.add_argument("--date", type=_day, help="the edition's date, YYYY-MM-DD (default: today)")
+    send.add_argument(
+        "--retry-deferred", action="store_true",
+        help="only retry the deliveries of that day's edition that were deferred or in doubt",
+    )  # fmt: skip
 
     preview = commands.add_parser(
         "preview", help="write the edition as .html, .txt and .eml files; send nothing"
@@ -48,12 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", type=Path, help="folder for the files (default: previews/)")
 
     commands.add_parser("collect", help="store new articles from the sources and list them")
+
+    status = commands.add_parser("status", help="each edition's delivery counts")
+    status.add_argument("--date", type=_day, help="only the edition of that day")
+    status.add_argument(
+        "--export", type=Path, metavar="FILE.csv",
+        help="write one row per recipient (status, attempts, last reply) of the edition",
+    )  # fmt: skip
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (also used by ``python -m newsletter``)."""
     args = build_parser().parse_args(argv)
+    setup_logging(args.log_format)
     now = datetime.now(UTC)
     try:
         settings, _ = load_settings(args.config)
@@ -66,62 +84,54 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _warn(message: str) -> None:
-    print(f"newsletter: {message}", file=sys.stderr)
-
-
 def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     if args.command == "send":
-        summary = run_send(settings, now, lambda: datetime.now(UTC), _warn, args.date)
-        print(describe(summary, settings))
-        return int(ExitCode.DELIVERY_INCOMPLETE if summary.incomplete else ExitCode.OK)
+        return _send(args, settings, now)
     if args.command == "preview":
-        files = run_preview(settings, now, args.out or settings.previews, _warn, args.date)
+        files = run_preview(settings, now, args.out or settings.previews, args.date)
         if files is None:
             print("no new articles: nothing to preview")
             return 0
         if files.warning:
-            _warn(files.warning)
+            print(f"newsletter: warning: {files.warning}", file=sys.stderr)
         print(files.html)
         return 0
     if args.command == "collect":
-        articles = run_collect(settings, now, _warn)
+        articles = run_collect(settings, now)
         for a in articles:
             print(f"  [{a.section}] {a.title}  ({a.id})")
         print(f"{len(articles)} new article{'s' * (len(articles) != 1)} stored")
         return 0
+    if args.command == "status":
+        if args.export:
+            rows = export_outcomes(settings, args.date, args.export)
+            print(f"{rows} recipients written to {args.export}")
+        else:
+            print(status_table(settings, args.date))
+        return 0
     raise AssertionError(args.command)
 
 
-def describe(summary: RunSummary, settings: Settings) -> str:
-    """The one-line summary of a send."""
-    if summary.edition_key is None:
-        return summary.note
-    head = f"edition {summary.edition_key} (#{summary.edition_number})"
-    if summary.sent == summary.deferred == summary.failed == 0:
-        return (
-            f"{head}: nothing new to send: already delivered to all "
-            f"{summary.already_sent} active subscribers"
+def _send(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    json_logs = args.log_format == "json"
+    with ProgressView(json_logs) as progress:
+        summary = run_send(
+            settings, now, lambda: datetime.now(UTC), args.date, progress, args.retry_deferred
         )
-    counts = f"{summary.sent} sent"
-    for label in ("deferred", "failed", "bounced", "in_doubt", "invalid"):
-        if value := getattr(summary, label):
-            counts += f", {value} {label.replace('_', ' ')}"
-    if summary.already_sent:
-        counts += f", {summary.already_sent} already had it"
-    if settings.smtp_url is None:
-        return (
-            f"no SMTP server configured: {summary.sent} messages written to "
-            f"{_short(settings.outbox)}/ (Maildir); {head}: {counts}"
-        )
-    return f"{head}: {counts} via {settings.smtp_url.split('@')[-1]}"
+    if json_logs:
+        print(summary_json(summary))
+    else:
+        outbox = None if settings.smtp_url else _short(settings.outbox)
+        relay = settings.smtp_url.split("@")[-1] if settings.smtp_url else None
+        print(summary_line(summary, outbox, relay))
+    return int(ExitCode.DELIVERY_INCOMPLETE if summary.incomplete else ExitCode.OK)
 
 
-def _short(path: Path) -> str:
+def _short(path: Path) -> Path:
     try:
-        return str(path.relative_to(Path.cwd()))
+        return path.relative_to(Path.cwd())
     except ValueError:
-        return str(path)
+        return path
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import mailbox
+import random
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,8 +22,9 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from .errors import ConfigError, RelayAuthError, RelayError
+from .errors import ConfigError, ExitCode, RelayAuthError, RelayError
 from .models import DeliveryStatus, Outcome
+from .throttle import RateLimiter, backoff
 
 _BOUNCE = re.compile(r"^5\.1\.\d+\b")
 
@@ -219,58 +222,168 @@ def outcome_for(code: int, text: str) -> Outcome:
 
 # --- the send loop over several connections -----------------------------------------
 
+# Replies that mean "slow down" rather than "this recipient has a problem".
+THROTTLE_CODES = frozenset({421, 450, 451, 452, 454})
 
-async def deliver(
-    jobs: AsyncIterator[Job],
-    transport: Transport,
-    connections: int,
-    on_start: Callable[[Job], None],
-    on_done: Callable[[Job, Outcome], Awaitable[None] | None],
-) -> None:
-    """Submit every job over up to ``connections`` connections, each reused.
 
-    ``on_start`` runs (and must commit) before a message is handed over; ``on_done``
-    after the relay answered. A connection that drops is reopened for the next message.
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How hard to push: connections, retries, pauses. From the settings."""
 
-    Raises:
-        RelayError: the first connection cannot be opened; nothing was submitted.
+    connections: int = 4
+    messages_per_connection: int = 1000  # then reconnect (many relays cap it)
+    max_attempts: int = 3  # per message in one run; then it is deferred to the next run
+    backoff_unit: float = 1.0  # seconds before the first retry; doubles each time
+    backoff_cap: float = 60.0
+    pause_after_failures: int = 25  # consecutive failed attempts that pause the run
+    max_rate_wait: float = 300.0  # a rate window further away than this ends the run
+
+
+class Hooks(Protocol):
+    """The ledger side of the loop (pipeline.Sender)."""
+
+    def on_start(self, job: Job) -> None:
+        """Called (and committed) right before the message is handed over."""
+
+    def on_done(self, job: Job, outcome: Outcome, final: bool) -> None:
+        """Called with every answer; ``final`` when the message is not retried in this run."""
+
+
+class Stop(Exception):
+    """Raised inside the loop to stop taking messages."""
+
+
+class SendLoop:
+    """Submits jobs over several reused connections, within rate limits, with retries.
+
+    ``clock`` is a monotonic clock and ``rng`` a random source (both passed in, so tests
+    can drive them); the asyncio loop does the waiting.
     """
-    first = await transport.connect()
-    queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=connections * 4)
 
-    async def worker(conn: Connection | None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        policy: Policy,
+        limiter: RateLimiter,
+        hooks: Hooks,
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.transport, self.policy, self.limiter, self.hooks = transport, policy, limiter, hooks
+        self.clock, self.rng = clock, rng
+        self.stop_reason: str | None = None
+        self._failures = 0
+        self._accepted: deque[float] = deque(maxlen=200)  # recent send times, for the rate
+
+    def stop(self, reason: str) -> None:
+        """Take no new message; messages in flight finish and are recorded."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    async def run(self, jobs: AsyncIterator[Job]) -> None:
+        """Send every job until done or stopped.
+
+        Raises:
+            RelayError: the first connection cannot be opened; nothing was submitted.
+        """
+        first = await self.transport.connect()
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.policy.connections * 2)
+        conns: list[Connection | None] = [first] + [None] * (self.policy.connections - 1)
+        workers = [asyncio.create_task(self._worker(queue, conn)) for conn in conns]
+        try:
+            async for job in jobs:
+                if self.stop_reason is not None:
+                    break
+                await queue.put(job)
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+
+    async def _worker(self, queue: asyncio.Queue[Job | None], conn: Connection | None) -> None:
+        used = 0
         while (job := await queue.get()) is not None:
-            if conn is None:
-                try:
-                    conn = await transport.connect()
-                except RelayError as exc:
-                    await _done(on_done, job, Outcome(DeliveryStatus.DEFERRED, None, str(exc)))
-                    continue
-            on_start(job)
-            outcome = await conn.send(job)
-            if outcome.dropped:
+            if self.stop_reason is not None:
+                continue  # drain: never started, so the next run sends it
+            if conn is not None and used >= self.policy.messages_per_connection:
+                await _close_quietly(conn)
+                conn, used = None, 0
+            conn = await self._submit(job, conn)
+            used += 1
+        if conn is not None:
+            await _close_quietly(conn)
+
+    async def _submit(self, job: Job, conn: Connection | None) -> Connection | None:
+        """Try one message up to max_attempts times; return the connection still usable."""
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                conn = conn or await self.transport.connect()
+                await self._wait_for_slot()
+            except RelayError as exc:
+                if exc.exit_code != ExitCode.DELIVERY_INCOMPLETE:  # credentials: hopeless
+                    self.stop(str(exc))
+                outcome = Outcome(DeliveryStatus.DEFERRED, None, str(exc), dropped=True)
+            except Stop:
+                return conn
+            else:
+                self.hooks.on_start(job)
+                outcome = await conn.send(job)
+            if outcome.dropped and conn is not None:
                 await _close_quietly(conn)
                 conn = None
-            await _done(on_done, job, outcome)
-        if conn is not None:
-            await conn.close()
+            final = (
+                outcome.status is not DeliveryStatus.DEFERRED
+                or attempt == self.policy.max_attempts
+                or self.stop_reason is not None
+            )
+            self._account(outcome)
+            self.hooks.on_done(job, outcome, final)
+            if final:
+                break
+            await asyncio.sleep(self._backoff(attempt))
+        return conn
 
-    workers = [asyncio.create_task(worker(first if i == 0 else None)) for i in range(connections)]
-    try:
-        async for job in jobs:
-            await queue.put(job)
-    finally:
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers)
+    async def _wait_for_slot(self) -> None:
+        """Wait until every rate limit allows one more message, then take the slot.
 
+        Raises:
+            Stop: the run is stopping, or the next slot is too far away.
+        """
+        while True:
+            if self.stop_reason is not None:
+                raise Stop
+            now = self.clock()
+            wait = self.limiter.delay(now)
+            if wait <= 0:
+                self.limiter.record(now)
+                return
+            if wait > self.policy.max_rate_wait:
+                self.stop(f"rate limit reached; the next message could go in {wait:.0f} s")
+                raise Stop
+            await asyncio.sleep(min(wait, 1.0))  # wake up to notice a stop
 
-async def _done(
-    on_done: Callable[[Job, Outcome], Awaitable[None] | None], job: Job, outcome: Outcome
-) -> None:
-    result = on_done(job, outcome)
-    if result is not None:
-        await result
+    def _account(self, outcome: Outcome) -> None:
+        if outcome.status is DeliveryStatus.SENT:
+            self._failures = 0
+            self._accepted.append(self.clock())
+            self.limiter.speed_up()
+            return
+        self._failures += 1
+        if outcome.code in THROTTLE_CODES:
+            self.limiter.slow_down(self._recent_rate())
+        if self._failures >= self.policy.pause_after_failures:
+            last = f"{outcome.code or ''} {outcome.text}".strip()
+            self.stop(f"paused after {self._failures} consecutive failures (last: {last})")
+
+    def _recent_rate(self) -> float:
+        if len(self._accepted) < 2:
+            return 0.0
+        span = self._accepted[-1] - self._accepted[0]
+        return (len(self._accepted) - 1) / span if span > 0 else 0.0
+
+    def _backoff(self, attempt: int) -> float:
+        p = self.policy
+        return backoff(attempt, p.backoff_unit, p.backoff_cap, self.rng.random())
 
 
 async def _close_quietly(conn: Connection) -> None:

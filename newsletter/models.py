@@ -116,11 +116,22 @@ class RunSummary:
     already_sent: int = 0  # the ledger says an earlier run delivered (or failed) it
     invalid: int = 0  # CSV rows that could not be used
     in_doubt: int = 0  # messages in flight when an earlier run stopped
+    total: int | None = None  # rows in the subscriber file (an estimate, for the ETA)
     started: datetime | None = None
     finished: datetime | None = None
-    note: str = ""
-    problems: list[str] = field(default_factory=list)
+    note: str = ""  # why nothing was sent, when nothing was
+    stopped: str = ""  # why the run stopped before the end of the list (signal, pause...)
 
     @property
     def incomplete(self) -> bool:
-        return self.deferred > 0 or self.failed > 0
+        return self.deferred > 0 or self.failed > 0 or bool(self.stopped)
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None or self.finished is None:
+            return 0.0
+        return max(0.0, (self.finished - self.started).total_seconds())
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0

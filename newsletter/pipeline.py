@@ -6,27 +6,32 @@ Time comes in as arguments (``now`` for the run, ``clock`` for ledger timestamps
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from email.utils import format_datetime, parseaddr
+from email.utils import parseaddr
 from pathlib import Path
 
 from .compose import compose
-from .delivery import Job, MaildirTransport, SmtpTarget, SmtpTransport, Transport, deliver
-from .errors import ConfigError, InputError
+from .delivery import MaildirTransport, Policy, SendLoop, SmtpTarget, SmtpTransport, Transport
 from .lock import run_lock
-from .models import Article, DeliveryStatus, Outcome, RunSummary, Subscriber, SubscriberStatus
+from .models import Article, RunSummary
 from .personalize import MailContext, MessageTemplate, format_address
-from .render import ListInfo, RenderedEdition, check_size, render_edition
+from .render import ListInfo, RenderedEdition, render_edition
+from .sender import Progress, Sender, count_rows
 from .settings import Settings
 from .sources import collect_sources, load_templates
 from .store import Store, StoredEdition
-from .subscribers import BadRow, read_subscribers, subscriber_columns
+from .subscribers import mark_bounced, subscriber_columns
+from .throttle import RateLimiter, parse_limits
 
-Report = Callable[[str], None]  # where progress and problems are printed
-BATCH = 500  # subscribers looked up in the ledger per query
+log = logging.getLogger("newsletter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +45,17 @@ class EditionPlan:
     stored: StoredEdition | None = None
 
 
-def collect(settings: Settings, store: Store, now: datetime, report: Report) -> list[Article]:
+def collect(settings: Settings, store: Store, now: datetime) -> list[Article]:
     """Read every source and store the articles not seen before; return those."""
+    return store.add_articles(read_sources(settings), now)
+
+
+def read_sources(settings: Settings) -> list[Article]:
+    """Every article the sources hold now; problems are logged (file, reason), not raised."""
     found = collect_sources(settings.sources, settings.zone)
     for problem in found.problems:
-        report(problem)
-    return store.add_articles(found.articles, now)
+        log.warning("%s", problem)
+    return found.articles
 
 
 def edition_day(settings: Settings, now: datetime, day: date | None) -> date:
@@ -97,8 +107,7 @@ def frozen_or_new(settings: Settings, store: Store, day: date, now: datetime) ->
     """The day's edition: the frozen one if it exists, else a new one composed and frozen."""
     stored = store.edition_for(day)
     if stored is not None:
-        rendered = RenderedEdition.from_json(stored.rendered)
-        return EditionPlan(day, stored.number, stored.article_ids, rendered, stored)
+        return plan_from(stored)
     plan = plan_edition(settings, store.unassigned_articles(), day, store.next_edition_number())
     if plan is None:
         return None
@@ -112,6 +121,12 @@ def frozen_or_new(settings: Settings, store: Store, day: date, now: datetime) ->
         now,
     )
     return EditionPlan(day, plan.number, plan.article_ids, plan.rendered, stored)
+
+
+def plan_from(stored: StoredEdition) -> EditionPlan:
+    """The plan of an edition frozen earlier: the same articles, the same rendered bytes."""
+    rendered = RenderedEdition.from_json(stored.rendered)
+    return EditionPlan(stored.day, stored.number, stored.article_ids, rendered, stored)
 
 
 def secret_key(settings: Settings, store: Store | None) -> bytes:
@@ -160,214 +175,128 @@ def transport_for(settings: Settings) -> Transport:
 # --- send -----------------------------------------------------------------------------
 
 
+def lock_path(settings: Settings) -> Path:
+    return settings.database.with_name(settings.database.name + ".lock")
+
+
 def run_send(
     settings: Settings,
     now: datetime,
     clock: Callable[[], datetime],
-    report: Report,
     day: date | None = None,
+    progress: Progress | None = None,
+    retry_only: bool = False,
 ) -> RunSummary:
-    """The daily job: under the lock, collect, compose or resume the day's edition, and
-    deliver it to every active subscriber still owed it.
+    """The daily job, for the command line: ``send_edition`` in its own event loop, where
+    SIGTERM and SIGINT stop it gracefully (in-flight messages finish and are recorded).
+
+    Raises:
+        as ``send_edition``.
+    """
+
+    async def main() -> RunSummary:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await send_edition(settings, now, clock, stop, day, progress, retry_only)
+
+    return asyncio.run(main())
+
+
+async def send_edition(
+    settings: Settings,
+    now: datetime,
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    day: date | None = None,
+    progress: Progress | None = None,
+    retry_only: bool = False,
+) -> RunSummary:
+    """Under the lock: collect, compose or resume the day's edition, and deliver it to every
+    active subscriber still owed it (``retry_only``: only to deferred ones).
 
     Raises:
         LockedError: another run holds the lock; nothing was done.
         ConfigError, InputError, TemplateError, EditionTooLarge: nothing was sent.
-        RelayError: the relay cannot be used; nothing was recorded as sent.
+        RelayError: the relay cannot be used; nothing was recorded.
     """
-    import asyncio
-
-    lock_path = settings.database.with_name(settings.database.name + ".lock")
-    with run_lock(lock_path), Store(settings.database) as store:
-        collect(settings, store, now, report)
-        summary = RunSummary(started=now)
-        plan = frozen_or_new(settings, store, edition_day(settings, now, day), now)
-        if plan is None:
-            summary.note = "no new articles since the last edition: nothing to send"
+    with run_lock(lock_path(settings)), Store(settings.database) as store:
+        if not retry_only:
+            collect(settings, store, now)
+        summary = RunSummary(started=now, total=count_rows(settings.subscribers))
+        the_day = edition_day(settings, now, day)
+        plan = _edition_to_send(settings, store, the_day, now, retry_only)
+        if plan is None or plan.stored is None:
+            summary.note = (
+                f"no edition for {the_day}: nothing to retry"
+                if retry_only
+                else "no new articles since the last edition: nothing to send"
+            )
             return summary
         summary.edition_key, summary.edition_number = plan.day, plan.number
-        assert plan.stored is not None
         summary.in_doubt = store.in_doubt(plan.stored.id)
         template = MessageTemplate(
             plan.rendered, mail_context(settings, plan, secret_key(settings, store))
         )
-        transport = transport_for(settings)
-        sender = Sender(store, plan.stored, template, settings, summary, clock, report)
-        asyncio.run(
-            deliver(
-                sender.jobs(now), transport, _connections(settings), sender.on_start, sender.on_done
-            )
-        )
+        sender = Sender(
+            store, plan.stored, template, settings.subscribers, settings.from_email,
+            summary, clock, progress, retry_only,
+        )  # fmt: skip
+        loop = send_loop(settings, store, sender, clock)
+        watcher = asyncio.create_task(_stop_on(stop, loop))
+        try:
+            await loop.run(sender.jobs(now))
+        finally:
+            watcher.cancel()
+        summary.stopped = loop.stop_reason or ""
+        if sender.bounced:
+            mark_bounced(settings.subscribers, sender.bounced)
         summary.finished = clock()
         return summary
 
 
-def _connections(settings: Settings) -> int:
-    return 1 if settings.smtp_url is None else settings.smtp_connections
-
-
-class Sender:
-    """Feeds the send loop: which subscribers are owed the edition, and the ledger."""
-
-    def __init__(
-        self,
-        store: Store,
-        edition: StoredEdition,
-        template: MessageTemplate,
-        settings: Settings,
-        summary: RunSummary,
-        clock: Callable[[], datetime],
-        report: Report,
-    ) -> None:
-        self.store, self.edition, self.template = store, edition, template
-        self.settings, self.summary, self.clock, self.report = settings, summary, clock, report
-        self.sender = settings.from_email
-
-    async def jobs(self, now: datetime) -> AsyncIterator[Job]:
-        date_header = format_datetime(now)
-        for batch in _batches(self._active()):
-            done = self.store.statuses(self.edition.id, [s.email for s in batch])
-            for subscriber in batch:
-                if done.get(subscriber.email) in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
-                    self.summary.already_sent += 1
-                    continue
-                try:
-                    msgid, data = self.template.build(subscriber, date_header)
-                except ValueError as exc:
-                    self.report(f"{self.settings.subscribers}:{subscriber.line}: {exc}; skipped")
-                    self.summary.invalid += 1
-                    continue
-                yield Job(self.sender, subscriber.email, msgid, data)
-
-    def _active(self) -> Iterator[Subscriber]:
-        for row in read_subscribers(self.settings.subscribers):
-            if isinstance(row, BadRow):
-                self.report(f"{row}; skipped")
-                self.summary.invalid += 1
-            elif row.status is not SubscriberStatus.ACTIVE:
-                self.summary.skipped += 1
-            else:
-                yield row
-
-    def on_start(self, job: Job) -> None:
-        self.store.begin_delivery(self.edition.id, job.recipient, job.message_id, self.clock())
-
-    def on_done(self, job: Job, outcome: Outcome) -> None:
-        self.store.finish_delivery(self.edition.id, job.recipient, outcome, self.clock())
-        s = self.summary
-        if outcome.status is DeliveryStatus.SENT:
-            s.sent += 1
-        elif outcome.status is DeliveryStatus.DEFERRED:
-            s.deferred += 1
-            self.report(f"{job.recipient}: deferred: {outcome.code or ''} {outcome.text}".strip())
-        else:
-            s.failed += 1
-            s.bounced += outcome.bounced
-            self.report(f"{job.recipient}: failed: {outcome.code} {outcome.text}")
-
-
-def _batches(items: Iterator[Subscriber]) -> Iterator[list[Subscriber]]:
-    batch: list[Subscriber] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-# --- preview --------------------------------------------------------------------------
-
-SAMPLE = Subscriber(email="reader@example.com", name="Sample Reader")
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewFiles:
-    html: Path
-    text: Path
-    eml: Path
-    warning: str | None
-
-
-def run_preview(
-    settings: Settings, now: datetime, out_dir: Path, report: Report, day: date | None = None
-) -> PreviewFiles | None:
-    """Write the day's edition as HTML, text and .eml files; record and send nothing.
-
-    Returns None when there is nothing to preview.
-
-    Raises:
-        ConfigError, InputError, TemplateError, EditionTooLarge.
-    """
-    import email
-    import email.policy
-
-    day = edition_day(settings, now, day)
-    store = Store(settings.database) if settings.database.exists() else None
-    try:
-        plan = _preview_plan(settings, store, day, report)
-        if plan is None:
-            return None
-        template = MessageTemplate(
-            plan.rendered, mail_context(settings, plan, secret_key(settings, None))
-        )
-    finally:
-        if store is not None:
-            store.close()
-    sample = Subscriber(SAMPLE.email, SAMPLE.name, fields=_sample_fields(settings))
-    _, data = template.build(sample, format_datetime(now))
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    parts = {
-        part.get_content_type(): part.get_content().replace("\r\n", "\n")
-        for part in message.iter_parts()  # type: ignore[attr-defined]
-    }
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = PreviewFiles(
-            out_dir / f"{day}.html",
-            out_dir / f"{day}.txt",
-            out_dir / f"{day}.eml",
-            check_size(plan.rendered),
-        )
-        paths.html.write_text(parts["text/html"], encoding="utf-8")
-        paths.text.write_text(parts["text/plain"], encoding="utf-8")
-        paths.eml.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"{out_dir}: cannot write the preview: {exc.strerror}") from None
-    return paths
-
-
-def _preview_plan(
-    settings: Settings, store: Store | None, day: date, report: Report
+def _edition_to_send(
+    settings: Settings, store: Store, day: date, now: datetime, retry_only: bool
 ) -> EditionPlan | None:
-    if store is not None and (stored := store.edition_for(day)) is not None:
-        rendered = RenderedEdition.from_json(stored.rendered)
-        return EditionPlan(day, stored.number, stored.article_ids, rendered, stored)
-    found = collect_sources(settings.sources, settings.zone)
-    for problem in found.problems:
-        report(problem)
-    articles = {a.id: a for a in found.articles}
-    number = 1
-    if store is not None:  # what a send would take: nothing already in an edition
-        for taken in store.in_editions(list(articles)):
-            del articles[taken]
-        articles.update({a.id: a for a in store.unassigned_articles()})
-        number = store.next_edition_number()
-    return plan_edition(settings, list(articles.values()), day, number)
+    if retry_only:
+        stored = store.edition_for(day)
+        return None if stored is None else plan_from(stored)
+    return frozen_or_new(settings, store, day, now)
 
 
-def _sample_fields(settings: Settings) -> dict[str, str]:
-    fields = {name: f"[{name}]" for name in merge_fields(settings)}
-    fields.update(email=SAMPLE.email, name=SAMPLE.name)
-    return fields
+async def _stop_on(event: asyncio.Event, loop: SendLoop) -> None:
+    await event.wait()
+    loop.stop("stopped by a signal: messages in flight finished and were recorded")
 
 
-def run_collect(settings: Settings, now: datetime, report: Report) -> list[Article]:
+def send_loop(
+    settings: Settings, store: Store, hooks: Sender, clock: Callable[[], datetime]
+) -> SendLoop:
+    """The delivery loop as configured: transport, policy, rate limits (seeded with what
+    the ledger sent within the longest window, so a daily limit holds across runs)."""
+    limits = parse_limits(settings.rate_limit) if settings.rate_limit else []
+    longest = max((lim.seconds for lim in limits if lim.seconds > 1), default=0)
+    history: list[float] = []
+    if longest:
+        wall = clock().timestamp()
+        offset = wall - time.monotonic()  # the ledger's wall-clock times -> monotonic
+        history = [t - offset for t in store.sent_since(wall - longest)]
+    policy = Policy(
+        connections=1 if settings.smtp_url is None else settings.smtp_connections,
+        messages_per_connection=settings.smtp_messages_per_connection,
+        max_attempts=settings.max_attempts,
+        backoff_unit=settings.retry_backoff,
+        backoff_cap=settings.retry_backoff_max,
+        pause_after_failures=settings.pause_after_failures,
+        max_rate_wait=settings.max_rate_wait,
+    )
+    limiter = RateLimiter(limits, history)
+    transport = transport_for(settings)
+    return SendLoop(transport, policy, limiter, hooks, time.monotonic, random.Random())
+
+
+def run_collect(settings: Settings, now: datetime) -> list[Article]:
     """Collect and store new articles, under the lock; compose and send nothing."""
-    lock_path = settings.database.with_name(settings.database.name + ".lock")
-    with run_lock(lock_path), Store(settings.database) as store:
-        return collect(settings, store, now, report)
-
-
-__all__ = ["ConfigError", "run_collect", "run_preview", "run_send"]
+    with run_lock(lock_path(settings)), Store(settings.database) as store:
+        return collect(settings, store, now)

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from .errors import ConfigError
+from .throttle import parse_limits
 
 DEFAULT_CONFIG = "newsletter.toml"
 
@@ -63,6 +64,15 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     smtp_tls_verify: bool = True
     smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_messages_per_connection: int = Field(default=1000, ge=1)
+
+    # --- delivery behaviour ---
+    rate_limit: str = ""  # "10/s, 500/day" or a preset: gmail, workspace, ses, ...
+    max_attempts: int = Field(default=3, ge=1, le=20)  # per message within one run
+    retry_backoff: float = Field(default=1.0, ge=0)  # seconds before the first retry
+    retry_backoff_max: float = Field(default=60.0, ge=0)
+    pause_after_failures: int = Field(default=25, ge=1)
+    max_rate_wait: float = Field(default=300.0, ge=0)  # longer waits end the run
     outbox: Path = Path("outbox")
     previews: Path = Path("previews")
 
@@ -110,6 +120,12 @@ class Settings(BaseSettings):
             )
         if not urlsplit(value).hostname:
             raise ValueError("the SMTP URL has no host: write smtp://host:port")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_limits(cls, value: str) -> str:
+        parse_limits(value)  # raises ValueError with the reason
         return value
 
     @field_validator("from_address")

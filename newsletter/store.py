@@ -61,6 +61,10 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX deliveries_status ON deliveries(edition_id, status);
     """,
+    # 2: rolling rate windows ask "how many sent since T" across editions
+    """
+    CREATE INDEX deliveries_sent_at ON deliveries(status, updated_at);
+    """,
 )
 
 
@@ -307,11 +311,34 @@ class Store:
         )
 
     def finish_delivery(self, edition_id: int, email: str, outcome: Outcome, now: datetime) -> None:
-        """Record what the relay answered; the ledger moves only here."""
+        """Record what the relay answered (or why the message could not be handed over)."""
+        stamp = _ts(now)
         self.db.execute(
-            "UPDATE deliveries SET status = ?, last_code = ?, last_text = ?, updated_at = ?"
-            " WHERE edition_id = ? AND email = ?",
-            (outcome.status.value, outcome.code, outcome.text[:500], _ts(now), edition_id, email),
+            "INSERT INTO deliveries (edition_id, email, status, attempts, last_code, last_text,"
+            " created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"
+            " ON CONFLICT(edition_id, email) DO UPDATE SET status = excluded.status,"
+            " last_code = excluded.last_code, last_text = excluded.last_text,"
+            " updated_at = excluded.updated_at",
+            (edition_id, email, outcome.status.value, outcome.code, outcome.text[:500],
+             stamp, stamp),
+        )  # fmt: skip
+
+    def sent_since(self, since: float) -> list[float]:
+        """POSIX times of the messages sent since ``since`` (for rolling rate windows)."""
+        start = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+        rows = self.db.execute(
+            "SELECT updated_at FROM deliveries WHERE status = 'sent' AND updated_at >= ?"
+            " ORDER BY updated_at",
+            (start,),
+        )
+        return [datetime.fromisoformat(row[0]).timestamp() for row in rows]
+
+    def deliveries(self, edition_id: int) -> Iterator[tuple[object, ...]]:
+        """Every delivery row of an edition, for the outcome report."""
+        yield from self.db.execute(
+            "SELECT email, status, attempts, last_code, last_text, message_id, created_at,"
+            " updated_at FROM deliveries WHERE edition_id = ? ORDER BY created_at, email",
+            (edition_id,),
         )
 
     def in_doubt(self, edition_id: int) -> int:

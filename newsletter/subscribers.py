@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
+import stat
+import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,3 +188,66 @@ def _subscriber(
         return BadRow(where, f"duplicate of an earlier row for {email}")
     fields["email"] = email
     return Subscriber(email, fields.get("name", ""), status, fields, line)
+
+
+def mark_bounced(path: Path, emails: Iterable[str]) -> int:
+    """Set ``status`` to ``bounced`` for these addresses, rewriting the CSV atomically.
+
+    Streams the file (constant memory), keeps every other row and column as it was, adds
+    a ``status`` column if there is none. Returns how many rows changed.
+
+    Raises:
+        InputError: the file cannot be read or rewritten.
+    """
+    targets = {e.lower() for e in emails}
+    changed = 0
+
+    def rows(reader: Any, columns: list[str]) -> Iterator[list[str]]:
+        nonlocal changed
+        status_at = columns.index("status") if "status" in columns else len(columns)
+        email_at = columns.index("email")
+        yield columns if status_at < len(columns) else [*columns, "status"]
+        for row in reader:
+            row = row + [""] * (status_at + 1 - len(row))
+            address = clean_field(row[email_at]).lower()
+            if address in targets and row[status_at] != SubscriberStatus.BOUNCED.value:
+                row[status_at] = SubscriberStatus.BOUNCED.value
+                changed += 1
+            yield row
+
+    rewrite(path, rows)
+    return changed
+
+
+def rewrite(path: Path, transform: Callable[[Any, list[str]], Iterator[list[str]]]) -> None:
+    """Rewrite the CSV through ``transform(reader, columns)`` atomically: a temp file in the
+    same folder, flushed and fsynced, given the original's mode, then renamed over it.
+
+    Raises:
+        InputError: the file cannot be read or written.
+    """
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with (
+            os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
+            _open_csv(path) as (
+                reader,
+                columns,
+            ),
+        ):
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerows(transform(reader, columns))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, stat.S_IMODE(path.stat().st_mode))  # mkstemp makes it 0600
+        os.replace(temp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a crash
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot rewrite the subscriber list: {exc}") from None
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)

@@ -1,0 +1,125 @@
+"""The send's bookkeeping: who is owed the edition, and the ledger moves.
+
+``Sender.jobs`` streams the subscriber CSV in batches, asks the ledger which of each batch
+already have the edition, and personalises a message for each of the others. The ledger
+moves only in ``on_start`` (the message is about to be handed over: ``pending``, committed)
+and ``on_done`` (the relay answered) — never when a batch is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from .delivery import Job
+from .models import DeliveryStatus, Outcome, RunSummary, Subscriber, SubscriberStatus
+from .personalize import MessageTemplate
+from .store import Store, StoredEdition
+from .subscribers import BadRow, read_subscribers
+
+log = logging.getLogger("newsletter")
+BATCH = 500  # subscribers looked up in the ledger per query
+DONE = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value})
+RETRYABLE = frozenset({DeliveryStatus.DEFERRED.value, DeliveryStatus.PENDING.value})
+Progress = Callable[[RunSummary], None]
+
+
+class Sender:
+    """Feeds the send loop and records what the relay answered."""
+
+    def __init__(
+        self,
+        store: Store,
+        edition: StoredEdition,
+        template: MessageTemplate,
+        subscribers: Path,
+        envelope_from: str,
+        summary: RunSummary,
+        clock: Callable[[], datetime],
+        progress: Progress | None = None,
+        retry_only: bool = False,
+    ) -> None:
+        self.store, self.edition, self.template = store, edition, template
+        self.subscribers, self.envelope_from = subscribers, envelope_from
+        self.summary, self.clock, self.progress = summary, clock, progress
+        self.retry_only = retry_only
+        self.bounced: list[str] = []
+
+    async def jobs(self, now: datetime) -> AsyncIterator[Job]:
+        """One job per active subscriber still owed the edition, in CSV order."""
+        date_header = format_datetime(now)
+        for batch in _batches(self._active()):
+            statuses = self.store.statuses(self.edition.id, [s.email for s in batch])
+            for subscriber in batch:
+                status = statuses.get(subscriber.email)
+                if status in DONE:
+                    self.summary.already_sent += 1
+                    continue
+                if self.retry_only and status not in RETRYABLE:
+                    continue
+                try:
+                    msgid, data = self.template.build(subscriber, date_header)
+                except ValueError as exc:  # a merge value the headers cannot carry
+                    log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, exc)
+                    self.summary.invalid += 1
+                    continue
+                yield Job(self.envelope_from, subscriber.email, msgid, data)
+
+    def _active(self) -> Iterator[Subscriber]:
+        for row in read_subscribers(self.subscribers):
+            if isinstance(row, BadRow):
+                log.warning("%s; skipped", row)
+                self.summary.invalid += 1
+            elif row.status is not SubscriberStatus.ACTIVE:
+                self.summary.skipped += 1
+            else:
+                yield row
+
+    def on_start(self, job: Job) -> None:
+        self.store.begin_delivery(self.edition.id, job.recipient, job.message_id, self.clock())
+
+    def on_done(self, job: Job, outcome: Outcome, final: bool) -> None:
+        self.store.finish_delivery(self.edition.id, job.recipient, outcome, self.clock())
+        reply = f"{outcome.code or ''} {outcome.text}".strip()
+        if not final:
+            log.info("%s: %s; retrying", job.recipient, reply)
+            return
+        s = self.summary
+        if outcome.status is DeliveryStatus.SENT:
+            s.sent += 1
+        elif outcome.status is DeliveryStatus.DEFERRED:
+            s.deferred += 1
+            log.warning("%s: deferred: %s", job.recipient, reply)
+        else:
+            s.failed += 1
+            if outcome.bounced:
+                s.bounced += 1
+                self.bounced.append(job.recipient)
+            log.warning("%s: failed: %s", job.recipient, reply)
+        if self.progress is not None:
+            self.progress(s)
+
+
+def _batches(items: Iterator[Subscriber]) -> Iterator[list[Subscriber]]:
+    batch: list[Subscriber] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def count_rows(path: Path) -> int | None:
+    """About how many subscribers the CSV holds (its lines minus the header), for the
+    progress bar's ETA; None if unreadable (read_subscribers reports that properly)."""
+    try:
+        with path.open("rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
+    return max(0, lines - 1)

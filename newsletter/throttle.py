@@ -1,0 +1,115 @@
+"""Rate-limit and backoff arithmetic. Pure: every method takes the time as an argument.
+
+A provider's limits are a messages-per-second rate and any number of rolling windows
+("30/min", "500/day"). Throttling replies (421/450/451/452/454) halve the rate the run
+allows itself; clean sending wins it back gradually (additive increase, multiplicative
+decrease, as TCP does), so a throttled run slows down instead of failing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_UNITS = {
+    "s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+    "h": 3600, "hour": 3600, "d": 86400, "day": 86400,
+}  # fmt: skip
+_LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+
+# Documented presets (README): approximate published limits, kept a little under them.
+PRESETS: dict[str, str] = {
+    "gmail": "1/s, 80/min, 450/day",  # consumer Gmail SMTP: ~500 recipients a day
+    "workspace": "2/s, 1900/day",  # Google Workspace: 2,000 a day per user
+    "ses-sandbox": "1/s, 200/day",  # Amazon SES sandbox
+    "ses": "14/s",  # Amazon SES's default production rate
+    "shared-host": "30/min",  # a typical shared web host
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``count`` messages in any ``seconds``-long window."""
+
+    count: float
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.count:g}/{self.seconds:g}s"
+
+
+def parse_limits(spec: str) -> list[Limit]:
+    """Read ``"10/s, 30/min, 500/day"`` (or a preset name) into limits.
+
+    Raises:
+        ValueError: the text is neither a preset nor a list of ``N/unit`` items.
+    """
+    spec = PRESETS.get(spec.strip().lower(), spec)
+    limits = []
+    for item in filter(str.strip, spec.split(",")):
+        match = _LIMIT.match(item.lower())
+        if not match or match.group(3) not in _UNITS or float(match.group(1)) <= 0:
+            raise ValueError(
+                f"{item.strip()!r} is not a rate limit: write N/s, N/min, N/hour, N/day "
+                f"(e.g. '10/s, 500/day') or a preset ({', '.join(PRESETS)})"
+            )
+        per = int(match.group(2) or 1) * _UNITS[match.group(3)]
+        limits.append(Limit(float(match.group(1)), float(per)))
+    return limits
+
+
+class RateLimiter:
+    """Decides when the next message may go, under every limit at once.
+
+    Limits of a second or less work as a token bucket (a smooth rate); longer ones as
+    exact rolling windows over the times of recent sends (the ``history`` a new run
+    starts from comes from the ledger, so a daily limit holds across runs).
+    """
+
+    def __init__(self, limits: Iterable[Limit], history: Iterable[float] = ()) -> None:
+        limits = list(limits)
+        rates = [lim.count / lim.seconds for lim in limits if lim.seconds <= 1]
+        self.ceiling = min(rates) if rates else math.inf  # the configured rate
+        self.rate = self.ceiling  # the rate allowed now (lowered by throttling)
+        self.windows = [lim for lim in limits if lim.seconds > 1]
+        longest = max((w.count for w in self.windows), default=0)
+        self._sent: deque[float] = deque(sorted(history), maxlen=int(longest) or 1)
+        self._next_slot = -math.inf
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next message may be sent (0: go now)."""
+        wait = max(0.0, self._next_slot - now)
+        for window in self.windows:
+            count = int(window.count)
+            if len(self._sent) >= count:
+                oldest_in_window = self._sent[-count]
+                wait = max(wait, oldest_in_window + window.seconds - now)
+        return wait
+
+    def record(self, now: float) -> None:
+        """A message is being sent now: take its slot."""
+        if math.isfinite(self.rate):
+            self._next_slot = max(self._next_slot, now) + 1.0 / self.rate
+        if self.windows:
+            self._sent.append(now)
+
+    def slow_down(self, observed_rate: float) -> None:
+        """The relay throttled us: halve the allowed rate (at least 0.1 message/s)."""
+        base = min(self.rate, observed_rate) if observed_rate > 0 else self.rate
+        self.rate = max(0.1, (base if math.isfinite(base) else 10.0) / 2)
+
+    def speed_up(self) -> None:
+        """A clean send: win back 2% of the rate, up to the configured ceiling."""
+        if self.rate < self.ceiling:
+            self.rate = min(self.ceiling, self.rate * 1.02 + 0.01)
+            if self.rate > 10_000:  # effectively unthrottled again
+                self.rate = self.ceiling
+
+
+def backoff(attempt: int, unit: float, cap: float, jitter: float) -> float:
+    """Exponential backoff with full jitter: ``attempt`` 1 → up to ``unit`` seconds,
+    doubling each time, capped. ``jitter`` is a number in [0, 1) from the caller."""
+    return min(cap, unit * 2 ** (attempt - 1)) * (0.5 + jitter / 2)
