@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -32,22 +33,42 @@ class Recorder:
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> "451 4.7.1 ..."
     data_replies: dict[str, str] = field(default_factory=dict)
     drop_after: int | None = None  # close the connection at DATA after this many messages
+    temporary: dict[str, list[str]] = field(default_factory=dict)  # replies used up in turn
+    every_rcpt: str | None = None  # one reply for every recipient, e.g. "451 4.3.0 busy"
+    delay: float = 0.0  # seconds to wait before answering DATA (a slow server)
+    sessions: int = 0  # EHLOs seen: one per connection
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
+    ) -> list[str]:
+        session.host_name = hostname  # what the default EHLO handling does
+        with self.lock:
+            self.sessions += 1
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address in self.rcpt_replies:
             return self.rcpt_replies[address]
+        if self.every_rcpt:
+            return self.every_rcpt
+        with self.lock:
+            pending = self.temporary.get(address)
+            if pending:
+                return pending.pop(0)
         envelope.rcpt_tos.append(address)  # required when handle_RCPT is implemented
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.drop_after is not None and len(self.received) >= self.drop_after:
                 self.drop_after = None
-                assert session.transport is not None
-                session.transport.close()
+                assert server.transport is not None
+                server.transport.close()  # the connection drops mid-DATA
                 return "421 closing"
             rcpt = envelope.rcpt_tos[0]
             if rcpt in self.data_replies:
@@ -59,6 +80,14 @@ class Recorder:
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.recipients]
+
+    def counts(self) -> dict[str, int]:
+        """How many messages each recipient got."""
+        result: dict[str, int] = {}
+        for r in self.received:
+            for address in r.recipients:
+                result[address] = result.get(address, 0) + 1
+        return result
 
 
 def free_port() -> int:
