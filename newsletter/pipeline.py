@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .compose import compose
 from .delivery import MaildirTransport, Policy, SendLoop, SmtpTarget, SmtpTransport, Transport
+from .ledger import Ledger, recover
 from .lock import run_lock
 from .models import Article, RunSummary
 from .personalize import MailContext, MessageTemplate, format_address
@@ -222,6 +223,8 @@ async def send_edition(
         RelayError: the relay cannot be used; nothing was recorded.
     """
     with run_lock(lock_path(settings)), Store(settings.database) as store:
+        journal = settings.database.with_name(settings.database.name + ".journal")
+        recover(store.db, journal)  # a killed run's last moves, before anything reads
         if not retry_only:
             collect(settings, store, now)
         summary = RunSummary(started=now, total=count_rows(settings.subscribers))
@@ -239,21 +242,35 @@ async def send_edition(
         template = MessageTemplate(
             plan.rendered, mail_context(settings, plan, secret_key(settings, store))
         )
+        ledger = Ledger(store.db, journal)
         sender = Sender(
-            store, plan.stored, template, settings.subscribers, settings.from_email,
+            store, ledger, plan.stored, template, settings.subscribers, settings.from_email,
             summary, clock, progress, retry_only,
         )  # fmt: skip
-        loop = send_loop(settings, store, sender, clock)
-        watcher = asyncio.create_task(_stop_on(stop, loop))
         try:
-            await loop.run(sender.jobs(now))
+            await _deliver(settings, store, sender, clock, stop)
         finally:
-            watcher.cancel()
-        summary.stopped = loop.stop_reason or ""
+            ledger.close()
         if sender.bounced:
             mark_bounced(settings.subscribers, sender.bounced)
         summary.finished = clock()
         return summary
+
+
+async def _deliver(
+    settings: Settings,
+    store: Store,
+    sender: Sender,
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+) -> None:
+    loop = send_loop(settings, store, sender, clock)
+    watcher = asyncio.create_task(_stop_on(stop, loop))
+    try:
+        await loop.run(sender.jobs(clock()))
+    finally:
+        watcher.cancel()
+    sender.summary.stopped = loop.stop_reason or ""
 
 
 def _edition_to_send(

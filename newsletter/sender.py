@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from .delivery import Job
+from .ledger import Ledger
 from .models import DeliveryStatus, Outcome, RunSummary, Subscriber, SubscriberStatus
 from .personalize import MessageTemplate
 from .store import Store, StoredEdition
@@ -33,6 +34,7 @@ class Sender:
     def __init__(
         self,
         store: Store,
+        ledger: Ledger,
         edition: StoredEdition,
         template: MessageTemplate,
         subscribers: Path,
@@ -42,7 +44,7 @@ class Sender:
         progress: Progress | None = None,
         retry_only: bool = False,
     ) -> None:
-        self.store, self.edition, self.template = store, edition, template
+        self.store, self.ledger, self.edition, self.template = store, ledger, edition, template
         self.subscribers, self.envelope_from = subscribers, envelope_from
         self.summary, self.clock, self.progress = summary, clock, progress
         self.retry_only = retry_only
@@ -79,10 +81,10 @@ class Sender:
                 yield row
 
     def on_start(self, job: Job) -> None:
-        self.store.begin_delivery(self.edition.id, job.recipient, job.message_id, self.clock())
+        self.ledger.begin(self.edition.id, job.recipient, job.message_id, self.clock())
 
     def on_done(self, job: Job, outcome: Outcome, final: bool) -> None:
-        self.store.finish_delivery(self.edition.id, job.recipient, outcome, self.clock())
+        self.ledger.finish(self.edition.id, job.recipient, outcome, self.clock())
         reply = f"{outcome.code or ''} {outcome.text}".strip()
         if not final:
             log.info("%s: %s; retrying", job.recipient, reply)

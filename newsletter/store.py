@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from .errors import ConfigError
-from .models import Article, DeliveryStatus, Outcome
+from .models import Article, DeliveryStatus
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: articles, editions, the delivery ledger, small key/value metadata
@@ -296,33 +296,6 @@ class Store:
             (edition_id, json.dumps(list(emails))),
         )
         return dict(rows.fetchall())
-
-    def begin_delivery(self, edition_id: int, email: str, message_id: str, now: datetime) -> None:
-        """Mark a message as in flight (committed) before handing it to the relay.
-
-        A row still ``pending`` when a later run starts is a message whose fate is unknown.
-        """
-        stamp = _ts(now)
-        self.db.execute(
-            "INSERT INTO deliveries (edition_id, email, status, attempts, message_id,"
-            " created_at, updated_at) VALUES (?, ?, 'pending', 1, ?, ?, ?)"
-            " ON CONFLICT(edition_id, email) DO UPDATE SET status = 'pending',"
-            " attempts = attempts + 1, updated_at = excluded.updated_at",
-            (edition_id, email, message_id, stamp, stamp),
-        )
-
-    def finish_delivery(self, edition_id: int, email: str, outcome: Outcome, now: datetime) -> None:
-        """Record what the relay answered (or why the message could not be handed over)."""
-        stamp = _ts(now)
-        self.db.execute(
-            "INSERT INTO deliveries (edition_id, email, status, attempts, last_code, last_text,"
-            " created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"
-            " ON CONFLICT(edition_id, email) DO UPDATE SET status = excluded.status,"
-            " last_code = excluded.last_code, last_text = excluded.last_text,"
-            " updated_at = excluded.updated_at",
-            (edition_id, email, outcome.status.value, outcome.code, outcome.text[:500],
-             stamp, stamp),
-        )  # fmt: skip
 
     def sent_since(self, since: float) -> list[float]:
         """POSIX times of the messages sent since ``since`` (for rolling rate windows).
