@@ -13,6 +13,7 @@ from datetime import date, datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
+from . import collection
 from .compose import compose
 from .delivery import Job, MaildirTransport, SmtpTarget, SmtpTransport, Transport, deliver
 from .errors import ConfigError, InputError
@@ -21,7 +22,7 @@ from .models import Article, DeliveryStatus, Outcome, RunSummary, Subscriber, Su
 from .personalize import MailContext, MessageTemplate, format_address
 from .render import ListInfo, RenderedEdition, check_size, render_edition
 from .settings import Settings
-from .sources import collect_sources, load_templates
+from .sources import load_templates
 from .store import Store, StoredEdition
 from .subscribers import BadRow, read_subscribers, subscriber_columns
 
@@ -42,10 +43,7 @@ class EditionPlan:
 
 def collect(settings: Settings, store: Store, now: datetime, report: Report) -> list[Article]:
     """Read every source and store the articles not seen before; return those."""
-    found = collect_sources(settings.sources, settings.zone)
-    for problem in found.problems:
-        report(problem)
-    return store.add_articles(found.articles, now)
+    return collection.collect(settings, store, now, report)
 
 
 def edition_day(settings: Settings, now: datetime, day: date | None) -> date:
@@ -306,7 +304,7 @@ def run_preview(
     day = edition_day(settings, now, day)
     store = Store(settings.database) if settings.database.exists() else None
     try:
-        plan = _preview_plan(settings, store, day, report)
+        plan = _preview_plan(settings, store, day, now, report)
         if plan is None:
             return None
         template = MessageTemplate(
@@ -339,15 +337,12 @@ def run_preview(
 
 
 def _preview_plan(
-    settings: Settings, store: Store | None, day: date, report: Report
+    settings: Settings, store: Store | None, day: date, now: datetime, report: Report
 ) -> EditionPlan | None:
     if store is not None and (stored := store.edition_for(day)) is not None:
         rendered = RenderedEdition.from_json(stored.rendered)
         return EditionPlan(day, stored.number, stored.article_ids, rendered, stored)
-    found = collect_sources(settings.sources, settings.zone)
-    for problem in found.problems:
-        report(problem)
-    articles = {a.id: a for a in found.articles}
+    articles = {a.id: a for a in collection.preview_articles(settings, store, now, report)}
     number = 1
     if store is not None:  # what a send would take: nothing already in an edition
         for taken in store.in_editions(list(articles)):
