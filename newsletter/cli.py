@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from . import sourcescmd
 from .errors import ExitCode, NewsletterError
 from .models import RunSummary
 from .pipeline import run_collect, run_preview, run_send
@@ -48,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", type=Path, help="folder for the files (default: previews/)")
 
     commands.add_parser("collect", help="store new articles from the sources and list them")
+
+    sources = commands.add_parser(
+        "sources", help="list the sources with their health (last fetch, failures, errors)"
+    )
+    sources_commands = sources.add_subparsers(dest="sources_command", metavar="SUBCOMMAND")
+    opml = sources_commands.add_parser(
+        "import", help="add the feeds of an OPML file to 'sources' in the config file"
+    )
+    opml.add_argument("opml", type=Path, help="the OPML file (a feed reader's export)")
     return parser
 
 
@@ -57,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC)
     try:
         settings, _ = load_settings(args.config)
+        if args.command == "sources":
+            return sourcescmd.run(args, settings)
         return _dispatch(args, settings, now)
     except NewsletterError as exc:
         print(f"newsletter: error: {exc}", file=sys.stderr)

@@ -293,11 +293,15 @@ def _refuse_entities(data: bytes, url: str) -> None:
             data, _Ignore(), forbid_dtd=False, forbid_entities=True, forbid_external=True
         )
     except DefusedXmlException as exc:
-        raise ParseError(url, f"the feed declares XML entities ({exc}); refused") from None
+        name = getattr(exc, "name", None) or "?"
+        raise ParseError(url, f"{_ENTITIES} ('{name}')") from None
     except Exception:  # not well-formed: feedparser's lenient parser reads the prolog
         prolog = data[: m.start()] if (m := re.search(rb"<\w", data)) else data
         if b"<!ENTITY" in prolog:
-            raise ParseError(url, "the feed declares XML entities; refused") from None
+            raise ParseError(url, _ENTITIES) from None
+
+
+_ENTITIES = "the feed declares XML entities, refused (entity expansion attacks use them)"
 
 
 class _Ignore(xml.sax.handler.ContentHandler):

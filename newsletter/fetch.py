@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -168,9 +169,18 @@ def _permanent_target(start: str, response: httpx.Response) -> str | None:
 
 
 def _too_big(max_bytes: int) -> str:
-    return f"response larger than {max_bytes:,} bytes (feed_max_bytes); not read"
+    return f"response larger than {max_bytes:,} bytes (the feed_max_bytes setting)"
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
+    """The most telling words: the OS error under httpx's wrapper ("Connection refused",
+    "Name or service not known") when there is one."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            # asyncio says "Connect call failed (addr)"; the errno says what happened.
+            plain = isinstance(cause.errno, int) and cause.errno > 0
+            return os.strerror(cause.errno) if plain else cause.strerror
+        cause = cause.__cause__ or cause.__context__
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:300]
