@@ -85,7 +85,9 @@ def parse_feed(
         return _parse_json_feed(data, url=url, source=source, now=now)
     _refuse_entities(data, url)
     headers = {"content-location": url} | ({"content-type": content_type} if content_type else {})
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    # feedparser's sanitizer keeps the text of elements it strips (an iframe's fallback
+    # text, say); feedtext drops those elements whole, so it does the sanitising.
+    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
     if not parsed.get("entries") and not parsed.get("version"):
         raise ParseError(url, _not_a_feed(data, url, content_type, parsed))
     title = clean(parsed.feed.get("title", "")) or None
@@ -226,7 +228,10 @@ def _xml_entry(entry: Any, url: str) -> _Raw:
         title=_title(entry),
         html=html,
         author=clean(entry.get("author", "")) or None,
-        published=_struct_time(entry.get("published_parsed") or entry.get("updated_parsed")),
+        # dict.get: FeedParserDict.get maps updated<->published itself, with a warning.
+        published=_struct_time(
+            dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+        ),
         image=_media_image(entry, link or url),
     )
 

@@ -56,15 +56,16 @@ def list_sources(settings: Settings, out: TextIO = sys.stdout) -> int:
             style = "bold red" if cells[2].startswith(("FAILING", "GONE")) else None
             table.add_row(*cells, style=style)
         Console(file=out).print(table)
-    else:
-        for cells in rows:
+    else:  # tab-separated, a header first: for grep, cut and cron mail
+        for cells in [COLUMNS, *rows]:
             print("\t".join(cells), file=out)
     return 0
 
 
 def _cells(row: SourceRow) -> tuple[str, ...]:
     spec, known = row.spec, row.health
-    label = spec.key if not spec.name else f"{spec.name} <{spec.key}>"
+    key = spec.key if spec.is_feed else _short(Path(spec.key))
+    label = key if not spec.name else f"{spec.name} <{key}>"
     if not spec.is_feed:
         status = "ok" if spec.enabled else "disabled"
         return (label, "folder", status, "-", "-", "-", "-", "-")
@@ -95,6 +96,13 @@ def _cells(row: SourceRow) -> tuple[str, ...]:
         str(known.failures),
         known.last_error or "-",
     )
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _when(moment: datetime | None) -> str:

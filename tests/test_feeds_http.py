@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import mailbox
 from collections.abc import Iterator
@@ -205,6 +206,9 @@ def test_broken_sources_are_reported_by_url_and_the_edition_still_goes_out(
     assert f"{feeds.url('/500.xml')}: HTTP 500 Internal Server Error; skipped" in err
     assert f"{feeds.url('/slow.xml')}: timed out after 2 s; skipped" in err
     assert f"{feeds.url('/huge.xml')}: response larger than 100,000 bytes" in err
+    # It came gzip-compressed, far under the limit on the wire: the decoded size counts.
+    assert "gzip" in feeds.requests_for("/huge.xml")[0]["accept-encoding"]
+    assert len(gzip.compress(huge.encode())) < 100_000 < len(huge)
     assert f"{feeds.url('/invalid.xml')}: invalid XML" in err
     assert f"{feeds.url('/bomb.xml')}: the feed declares XML entities" in err
     assert f"{closed}: cannot connect: Connection refused; skipped" in err
