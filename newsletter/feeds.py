@@ -20,7 +20,6 @@ import io
 import json
 import re
 import time
-import xml.sax.handler
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,22 +27,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import defusedxml.sax
 import feedparser
-from defusedxml import DefusedXmlException
 
 from .errors import ParseError
 from .feedtext import body_text, clean, first_image, html_paragraphs, image_url, lead, shorten
 from .feedtext import text_paragraphs as plain_paragraphs
+from .feedxml import not_a_feed, refuse_entities
 from .models import Article
 
 FUTURE_SLACK = timedelta(minutes=10)  # clocks differ; beyond this a date is in the future
 TITLE_FROM_TEXT_CHARS = 80  # untitled items (JSON Feed microposts) get a title from their text
 _URI = re.compile(r"^(?:https?|tag|urn):\S+$", re.IGNORECASE)
-_FEED_LINK = re.compile(
-    r"<link\b[^>]*\btype=[\"']?application/(?:rss|atom|feed)\+(?:xml|json)[^>]*>", re.I
-)
-_HREF = re.compile(r"\bhref=[\"']?([^\"'\s>]+)", re.I)
 _TRACKING_PARAMS = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
 
 
@@ -83,13 +77,13 @@ def parse_feed(
     """
     if _looks_like_json(data, content_type):
         return _parse_json_feed(data, url=url, source=source, now=now)
-    _refuse_entities(data, url)
+    refuse_entities(data, url)
     headers = {"content-location": url} | ({"content-type": content_type} if content_type else {})
     # feedparser's sanitizer keeps the text of elements it strips (an iframe's fallback
     # text, say); feedtext drops those elements whole, so it does the sanitising.
     parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
     if not parsed.get("entries") and not parsed.get("version"):
-        raise ParseError(url, _not_a_feed(data, url, content_type, parsed))
+        raise ParseError(url, not_a_feed(data, url, content_type, parsed))
     title = clean(parsed.feed.get("title", "")) or None
     section = source.section or title or source.name
     items = _items([_xml_entry(e, url) for e in parsed.entries], source, section, now)
@@ -279,53 +273,6 @@ def _struct_time(value: time.struct_time | None) -> datetime | None:
         return datetime(*value[:6], tzinfo=UTC)
     except (TypeError, ValueError, OverflowError):
         return None
-
-
-def _refuse_entities(data: bytes, url: str) -> None:
-    """Refuse documents that declare entities: no feed needs them, attacks do.
-
-    expat (2.4+) limits amplification and feedparser drops entity declarations that refer to
-    other entities, but a single huge entity repeated ("quadratic blowup") gets through both.
-
-    Raises:
-        ParseError: an entity declaration.
-    """
-    utf16_or_32 = b"\x00" in data[:4]
-    if b"<!ENTITY" not in data and not utf16_or_32:
-        return
-    try:
-        defusedxml.sax.parseString(
-            data, _Ignore(), forbid_dtd=False, forbid_entities=True, forbid_external=True
-        )
-    except DefusedXmlException as exc:
-        name = getattr(exc, "name", None) or "?"
-        raise ParseError(url, f"{_ENTITIES} ('{name}')") from None
-    except Exception:  # not well-formed: feedparser's lenient parser reads the prolog
-        prolog = data[: m.start()] if (m := re.search(rb"<\w", data)) else data
-        if b"<!ENTITY" in prolog:
-            raise ParseError(url, _ENTITIES) from None
-
-
-_ENTITIES = "the feed declares XML entities, refused (entity expansion attacks use them)"
-
-
-class _Ignore(xml.sax.handler.ContentHandler):
-    """A SAX handler that only lets the parser walk the document."""
-
-
-def _not_a_feed(data: bytes, url: str, content_type: str | None, parsed: Any) -> str:
-    head = data[:2048].lstrip().lower()
-    if "html" in (content_type or "") or head.startswith((b"<!doctype html", b"<html")):
-        reason = "an HTML page, not a feed"
-        if (link := _FEED_LINK.search(data[:65536].decode("utf-8", "replace"))) and (
-            href := _HREF.search(link[0])
-        ):
-            return f"{reason}; the page names its feed: {urljoin(url, href[1])}"
-        return f"{reason}; check the URL (a site's feed is often at /feed or /rss.xml)"
-    if not data.strip():
-        return "empty response, not a feed"
-    problem = parsed.get("bozo_exception")
-    return f"not a readable feed ({problem or 'no RSS, Atom or JSON Feed found'})"
 
 
 # --- JSON Feed ---------------------------------------------------------------------------------
