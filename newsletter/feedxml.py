@@ -42,7 +42,7 @@ def refuse_entities(data: bytes, url: str) -> None:
         )
     except DefusedXmlException as exc:
         name = getattr(exc, "name", None) or "?"
-        raise ParseError(url, f"{_ENTITIES} ('{name}')") from None
+        raise ParseError(url, f"{_ENTITIES} (entity '{name}')") from None
     except (xml.sax.SAXException, ValueError):
         # Not well-formed: feedparser's lenient parser still reads the prolog's entities.
         text = _as_utf8(data) if utf16_or_32 else data
@@ -60,7 +60,7 @@ def _as_utf8(data: bytes) -> bytes:
     return data
 
 
-_ENTITIES = "the feed declares XML entities, refused (entity expansion attacks use them)"
+_ENTITIES = "the feed declares XML entities: refused, entity expansion attacks use them"
 
 
 class _Ignore(xml.sax.handler.ContentHandler):
