@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from . import sourcescmd
 from .errors import ExitCode, NewsletterError
 from .pipeline import run_collect, run_send
 from .preview import run_preview
@@ -65,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--export", type=Path, metavar="FILE.csv",
         help="write one row per recipient (status, attempts, last reply) of the edition",
     )  # fmt: skip
+
+    sources = commands.add_parser(
+        "sources", help="list the sources with their health (last fetch, failures, errors)"
+    )
+    sources_commands = sources.add_subparsers(dest="sources_command", metavar="SUBCOMMAND")
+    opml = sources_commands.add_parser(
+        "import", help="add the feeds of an OPML file to 'sources' in the config file"
+    )
+    opml.add_argument("opml", type=Path, help="the OPML file (a feed reader's export)")
     return parser
 
 
@@ -75,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC)
     try:
         settings, _ = load_settings(args.config)
+        if args.command == "sources":
+            return sourcescmd.run(args, settings)
         return _dispatch(args, settings, now)
     except NewsletterError as exc:
         print(f"newsletter: error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from email.utils import parseaddr
 from pathlib import Path
 
+from . import collection
 from .compose import compose
 from .delivery import MaildirTransport, Policy, SendLoop, SmtpTarget, SmtpTransport, Transport
 from .ledger import Ledger, recover
@@ -27,7 +28,7 @@ from .personalize import MailContext, MessageTemplate, format_address
 from .render import ListInfo, RenderedEdition, render_edition
 from .sender import Progress, Sender, count_rows
 from .settings import Settings
-from .sources import collect_sources, load_templates
+from .sources import load_templates
 from .store import Store, StoredEdition
 from .subscribers import mark_bounced, subscriber_columns
 from .throttle import RateLimiter, parse_limits
@@ -46,17 +47,18 @@ class EditionPlan:
     stored: StoredEdition | None = None
 
 
-def collect(settings: Settings, store: Store, now: datetime) -> list[Article]:
+async def collect(settings: Settings, store: Store, now: datetime) -> list[Article]:
     """Read every source and store the articles not seen before; return those."""
-    return store.add_articles(read_sources(settings), now)
+    return await collection.collect(settings, store, now, _warn)
 
 
-def read_sources(settings: Settings) -> list[Article]:
-    """Every article the sources hold now; problems are logged (file, reason), not raised."""
-    found = collect_sources(settings.sources, settings.zone)
-    for problem in found.problems:
-        log.warning("%s", problem)
-    return found.articles
+def _warn(problem: str) -> None:
+    log.warning("%s", problem)
+
+
+def preview_articles(settings: Settings, store: Store | None, now: datetime) -> list[Article]:
+    """What the sources would give a send now; records nothing."""
+    return collection.preview_articles(settings, store, now, _warn)
 
 
 def edition_day(settings: Settings, now: datetime, day: date | None) -> date:
@@ -226,7 +228,7 @@ async def send_edition(
         journal = settings.database.with_name(settings.database.name + ".journal")
         recover(store.db, journal)  # a killed run's last moves, before anything reads
         if not retry_only:
-            collect(settings, store, now)
+            await collect(settings, store, now)
         summary = RunSummary(started=now, total=count_rows(settings.subscribers))
         the_day = edition_day(settings, now, day)
         plan = _edition_to_send(settings, store, the_day, now, retry_only)
@@ -316,4 +318,4 @@ def send_loop(
 def run_collect(settings: Settings, now: datetime) -> list[Article]:
     """Collect and store new articles, under the lock; compose and send nothing."""
     with run_lock(lock_path(settings)), Store(settings.database) as store:
-        return collect(settings, store, now)
+        return asyncio.run(collect(settings, store, now))

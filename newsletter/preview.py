@@ -23,7 +23,7 @@ from .pipeline import (
     merge_fields,
     plan_edition,
     plan_from,
-    read_sources,
+    preview_articles,
     secret_key,
 )  # fmt: skip
 from .render import check_size
@@ -52,7 +52,7 @@ def run_preview(
     day = edition_day(settings, now, day)
     store = Store(settings.database) if settings.database.exists() else None
     try:
-        plan = _preview_plan(settings, store, day)
+        plan = _preview_plan(settings, store, day, now)
     finally:
         if store is not None:
             store.close()
@@ -81,11 +81,13 @@ def run_preview(
     return files
 
 
-def _preview_plan(settings: Settings, store: Store | None, day: date) -> EditionPlan | None:
+def _preview_plan(
+    settings: Settings, store: Store | None, day: date, now: datetime
+) -> EditionPlan | None:
     """The frozen edition of that day, else what a send would compose now."""
     if store is not None and (stored := store.edition_for(day)) is not None:
         return plan_from(stored)
-    articles = {a.id: a for a in read_sources(settings)}
+    articles = {a.id: a for a in preview_articles(settings, store, now)}
     number = 1
     if store is not None:  # what a send would take: nothing already in an edition
         for taken in store.in_editions(list(articles)):

@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +34,58 @@ from .errors import ConfigError
 from .throttle import parse_limits
 
 DEFAULT_CONFIG = "newsletter.toml"
+FEED_SCHEMES = ("http", "https")
+
+
+class SourceSpec(BaseModel):
+    """One entry of ``sources``: a feed URL or a folder of article files, with its options.
+
+    A plain string in the list is shorthand: ``"https://..."`` is a feed, anything else a
+    folder. ``name`` labels the source in messages and ``newsletter sources``; ``section``
+    puts every article of the source in that section; ``max_items`` caps how many new items
+    one collection takes from it (the newest); ``enabled = false`` keeps it listed but unread.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = None
+    url: str | None = None
+    path: Path | None = None
+    section: str | None = None
+    max_items: int | None = Field(default=None, ge=1, le=500)
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value.strip())
+            if parts.scheme.lower() not in FEED_SCHEMES or not parts.hostname:
+                raise ValueError(f"{value!r} is not an http(s) feed URL")
+            return value.strip()
+        return value
+
+    @model_validator(mode="after")
+    def _url_or_path(self) -> SourceSpec:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("a source needs exactly one of 'url' (a feed) or 'path' (a folder)")
+        return self
+
+    @property
+    def is_feed(self) -> bool:
+        return self.url is not None
+
+    @property
+    def key(self) -> str:
+        """What identifies the source in the database: its URL as configured, or its path."""
+        return self.url if self.url is not None else str(self.path)
+
+    @property
+    def label(self) -> str:
+        """How messages name the source: its name, else the feed URL or the folder name."""
+        if self.name:
+            return self.name
+        return self.url if self.url is not None else Path(str(self.path)).name
 
 
 class Settings(BaseSettings):
@@ -41,11 +101,20 @@ class Settings(BaseSettings):
     _toml_path: ClassVar[Path | None] = None
 
     # --- what goes in ---
-    sources: list[str] = Field(default_factory=lambda: ["seeds"])
+    sources: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(path=Path("seeds"))])
     subscribers: Path = Path("subscribers/subscribers.csv")
     templates: Path | None = None  # None: the default templates shipped with the package
     max_articles: int = Field(default=20, ge=1, le=200)
     section_order: list[str] = Field(default_factory=list)
+
+    # --- feeds ---
+    feed_timeout: float = Field(default=30.0, gt=0, le=600)  # seconds for one whole fetch
+    feed_max_bytes: int = Field(default=5_000_000, ge=10_000)  # decoded body size limit
+    feed_concurrency: int = Field(default=8, ge=1, le=64)  # feeds fetched at once
+    new_source_hours: float = Field(
+        default=24.0, ge=0
+    )  # a new feed's first run looks back this far
+    feed_failure_alert: int = Field(default=3, ge=1)  # consecutive failures that flag a source
 
     # --- the list and its mail ---
     newsletter_name: str = "Daily Newsletter"
@@ -95,6 +164,24 @@ class Settings(BaseSettings):
         if cls._toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
         return tuple(sources)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _shorthand_sources(cls, value: Any) -> Any:
+        # "https://..." is a feed, any other string a folder; tables pass through.
+        if not isinstance(value, list):
+            return value
+        return [
+            ({"url": s} if "://" in s else {"path": s}) if isinstance(s, str) else s for s in value
+        ]
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, value: list[SourceSpec]) -> list[SourceSpec]:
+        keys = [s.key for s in value]
+        if dupes := sorted({k for k in keys if keys.count(k) > 1}):
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -199,6 +286,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     if settings.templates is not None:
         updates["templates"] = rel(settings.templates)
     updates["sources"] = [
-        s if "://" in s or Path(s).is_absolute() else str(base / s) for s in settings.sources
+        s.model_copy(update={"path": rel(s.path)}) if s.path is not None else s
+        for s in settings.sources
     ]
     return settings.model_copy(update=updates)

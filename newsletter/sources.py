@@ -1,11 +1,13 @@
-"""Adapter: read articles from the configured sources, and the templates from disk.
+"""Adapter: read articles from the configured folders, and the templates from disk.
 
-A source is a folder of article files (``seeds/`` by default). A file that cannot be read
-or parsed is reported with its path and skipped; the others go on.
+A folder source holds article files (``seeds/`` by default); feeds are fetched by
+``fetch``. A file that cannot be read or parsed is reported with its path and skipped; the
+others go on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -14,6 +16,7 @@ from pathlib import Path
 from .errors import InputError, ParseError
 from .models import Article
 from .parsing import ARTICLE_SUFFIXES, parse_article_file
+from .settings import SourceSpec
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -26,14 +29,21 @@ class Collected:
     problems: list[str] = field(default_factory=list)
 
 
-def collect_sources(sources: Iterable[str], tz: tzinfo) -> Collected:
-    """Read every source; problems are collected, never raised."""
+def collect_sources(sources: Iterable[SourceSpec], tz: tzinfo) -> Collected:
+    """Read every enabled folder source (feeds are skipped here: see ``fetch``); problems
+    are collected, never raised."""
     result = Collected()
-    for source in sources:
-        if "://" in source:
-            result.problems.append(f"{source}: feed sources are not supported yet; skipped")
+    for spec in sources:
+        if spec.path is None or not spec.enabled:
             continue
-        read_folder(Path(source), tz, result)
+        found = Collected()
+        read_folder(spec.path, tz, found)
+        if spec.name or spec.section:  # per-source options override what the files say
+            changes = {"source": spec.name} if spec.name else {}
+            changes |= {"section": spec.section} if spec.section else {}
+            found.articles = [dataclasses.replace(a, **changes) for a in found.articles]
+        result.articles += found.articles
+        result.problems += found.problems
     return result
 
 

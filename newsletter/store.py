@@ -61,10 +61,33 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX deliveries_status ON deliveries(edition_id, status);
     """,
-    # 2: every index is written on each of the two commits a message costs; counts by
-    # status are a range scan of the primary key (edition_id, email) anyway.
+    # 2: every index costs each ledger commit; counts by status are a range scan of the
+    # primary key (edition_id, email) anyway.
     """
     DROP INDEX IF EXISTS deliveries_status;
+    """,
+    # 3 (feeds, issue #4): each feed's health and HTTP validators; every key an item was
+    # seen under (article_id NULL: seen on a source's first run and left out on purpose)
+    """
+    CREATE TABLE feed_sources (
+        url TEXT PRIMARY KEY,
+        fetch_url TEXT,
+        title TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        last_fetch TEXT,
+        last_success TEXT,
+        items_seen INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        gone_since TEXT
+    );
+    CREATE TABLE item_keys (
+        key TEXT PRIMARY KEY,
+        article_id TEXT,
+        source TEXT NOT NULL,
+        seen_at TEXT NOT NULL
+    ) WITHOUT ROWID;
     """,
 )
 
@@ -159,31 +182,33 @@ class Store:
     # --- articles ---
     def add_articles(self, articles: Iterable[Article], now: datetime) -> list[Article]:
         """Store articles not seen before (by id); return the new ones."""
-        new: list[Article] = []
         with self.transaction() as db:
-            for a in articles:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO articles (id, source, url, title, section, summary,"
-                    " body, author, published_at, image_url, image_alt, collected_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        a.id,
-                        a.source,
-                        a.url,
-                        a.title,
-                        a.section,
-                        a.summary,
-                        a.body,
-                        a.author,
-                        _ts(a.published) if a.published else None,
-                        a.image_url,
-                        a.image_alt,
-                        _ts(now),
-                    ),
-                )
-                if cur.rowcount:
-                    new.append(a)
-        return new
+            return [a for a in articles if self.insert_article(db, a, now)]
+
+    @staticmethod
+    def insert_article(db: sqlite3.Connection, a: Article, now: datetime) -> bool:
+        """Insert one article inside the caller's transaction unless its id is known;
+        return whether it was new."""
+        cur = db.execute(
+            "INSERT OR IGNORE INTO articles (id, source, url, title, section, summary,"
+            " body, author, published_at, image_url, image_alt, collected_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                a.id,
+                a.source,
+                a.url,
+                a.title,
+                a.section,
+                a.summary,
+                a.body,
+                a.author,
+                _ts(a.published) if a.published else None,
+                a.image_url,
+                a.image_alt,
+                _ts(now),
+            ),
+        )
+        return bool(cur.rowcount)
 
     def unassigned_articles(self) -> list[Article]:
         """Articles collected but not yet in any edition."""
