@@ -30,5 +30,6 @@ async def main(data: bytes, port: int, connections: int, count: int) -> None:
 
 
 if __name__ == "__main__":
-    message = open(sys.argv[1], "rb").read()
+    with open(sys.argv[1], "rb") as handle:
+        message = handle.read()
     asyncio.run(main(message, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))

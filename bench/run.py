@@ -65,8 +65,16 @@ def start_sink(kind: str, port: int) -> tuple[subprocess.Popen[bytes], str]:
     else:
         if kind == "smtp-sink":
             sys.exit("smtp-sink is not installed (Debian package postfix)")
-        cmd = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-               "-c", "aiosmtpd.handlers.Sink"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         description = "aiosmtpd Sink (Python; smtp-sink not installed: figures are lower)"
     deadline = time.monotonic() + 10
@@ -83,8 +91,10 @@ def start_sink(kind: str, port: int) -> tuple[subprocess.Popen[bytes], str]:
 def make_project(path: Path, subscribers: int, target_kb: int) -> Path:
     """Seeds + generated articles (message ≈ target_kb), a CSV of ``subscribers`` rows."""
     shutil.copytree(ROOT / "seeds", path / "seeds")
-    lead = ("The council said the plan would take effect next spring, after a consultation "
-            "in which residents, businesses and schools can comment on every part of it. ")  # fmt: skip
+    lead = (
+        "The council said the plan would take effect next spring, after a consultation "
+        "in which residents, businesses and schools can comment on every part of it. "
+    )
     for i in range(40):
         (path / "seeds" / f"900_bench_{i:02d}.md").write_text(
             f"---\ntitle: Bench story {i} about a plan for the city centre\n"
@@ -134,29 +144,41 @@ def main() -> None:
         NEWSLETTER_MAX_ARTICLES="30",
     )
     try:
-        preview = run_measured(["newsletter", "preview", "--date", "2026-11-27"], project, env)
+        run_measured(["newsletter", "preview", "--date", "2026-11-27"], project, env)
         eml = project / "previews" / "2026-11-27.eml"
         size = eml.stat().st_size
-        print(f"sink: {sink_name}; {opts.subscribers} subscribers; {opts.connections} "
-              f"connections; message {size / 1024:.1f} KB (HTML "
-              f"{(project / 'previews/2026-11-27.html').stat().st_size / 1024:.1f} KB)")  # fmt: skip
-        del preview
+        print(
+            f"sink: {sink_name}; {opts.subscribers} subscribers; {opts.connections} "
+            f"connections; message {size / 1024:.1f} KB (HTML "
+            f"{(project / 'previews/2026-11-27.html').stat().st_size / 1024:.1f} KB)"
+        )
         results: dict[str, object] = {"sink": sink_name, "message_bytes": size}
         if not opts.skip_baseline:
             raw = run_measured(
-                [str(HERE / "raw_aiosmtplib.py"), str(eml), str(port), str(opts.connections),
-                 str(opts.subscribers)], project, env,
-            )  # fmt: skip
+                [
+                    str(HERE / "raw_aiosmtplib.py"),
+                    str(eml),
+                    str(port),
+                    str(opts.connections),
+                    str(opts.subscribers),
+                ],
+                project,
+                env,
+            )
             results["raw"] = raw
-            print(f"aiosmtplib, pre-built bytes : {opts.subscribers / raw['wall']:8.0f} msg/s  "
-                  f"{raw['cpu'] / opts.subscribers * 1e6:6.0f} µs CPU/msg  "
-                  f"{raw['rss_mb']:5.0f} MB peak RSS")  # fmt: skip
+            print(
+                f"aiosmtplib, pre-built bytes : {opts.subscribers / raw['wall']:8.0f} msg/s  "
+                f"{raw['cpu'] / opts.subscribers * 1e6:6.0f} µs CPU/msg  "
+                f"{raw['rss_mb']:5.0f} MB peak RSS"
+            )
         e2e = run_measured(["newsletter", "send", "--date", "2026-11-27"], project, env)
         results["e2e"] = e2e
         rate = opts.subscribers / e2e["wall"]
-        print(f"newsletter send, end to end : {rate:8.0f} msg/s  "
-              f"{e2e['cpu'] / opts.subscribers * 1e6:6.0f} µs CPU/msg  "
-              f"{e2e['rss_mb']:5.0f} MB peak RSS   ({e2e['stdout'].splitlines()[-1]})")  # fmt: skip
+        print(
+            f"newsletter send, end to end : {rate:8.0f} msg/s  "
+            f"{e2e['cpu'] / opts.subscribers * 1e6:6.0f} µs CPU/msg  "
+            f"{e2e['rss_mb']:5.0f} MB peak RSS   ({e2e['stdout'].splitlines()[-1]})"
+        )
         per = personalize_cost(project, env)
         results["personalize_us"] = per
         print(f"personalize one message     : {per:8.1f} µs (target < 50)")
@@ -186,7 +208,8 @@ def personalize_cost(project: Path, env: dict[str, str]) -> float:
         settings, _ = load_settings()
         with Store(settings.database) as store:
             plan = plan_from(store.edition_for(datetime(2026, 11, 27).date()))
-            template = MessageTemplate(plan.rendered, mail_context(settings, plan, secret_key(settings, store)))
+            context = mail_context(settings, plan, secret_key(settings, store))
+            template = MessageTemplate(plan.rendered, context)
         subs = [s for s, _ in zip(read_subscribers(settings.subscribers), range(5000))]
         start = time.perf_counter()
         for s in subs:
@@ -195,9 +218,13 @@ def personalize_cost(project: Path, env: dict[str, str]) -> float:
         """
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
         check=True,
-    )  # fmt: skip
+    )
     return float(proc.stdout.strip())
 
 

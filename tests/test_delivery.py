@@ -284,3 +284,41 @@ def test_sigterm_finishes_in_flight_messages_and_a_rerun_completes_without_dupli
     assert again.code == 0, again.err
     assert "in doubt" not in again.out
     assert recorder.counts() == dict.fromkeys(emails, 1)
+
+
+def test_status_shows_counts_and_export_writes_one_row_per_recipient(
+    project: Project, smtp
+) -> None:
+    recorder, url = smtp
+    emails = subscribers(project, 4)
+    recorder.rcpt_replies[emails[3]] = "550 5.1.1 no such user"
+    assert project.run("send", "--date", DAY, env=env(url)).code == 1
+
+    status = project.run("status")
+    assert status.code == 0
+    header, row = status.out.strip().splitlines()
+    assert header.split()[:6] == ["date", "#", "sent", "deferred", "failed", "pending"]
+    assert row.split()[:6] == [DAY, "1", "3", "0", "1", "0"]
+
+    export = project.run("status", "--date", DAY, "--export", "report.csv")
+    assert export.code == 0 and "4 recipients written to report.csv" in export.out
+    with (project.path / "report.csv").open(encoding="utf-8") as handle:
+        rows = {r["email"]: r for r in csv.DictReader(handle)}
+    assert rows[emails[3]]["status"] == "failed" and rows[emails[3]]["last_code"] == "550"
+    assert rows[emails[0]]["status"] == "sent" and rows[emails[0]]["message_id"].startswith("<")
+
+
+def test_json_logs_for_log_collectors(project: Project, smtp) -> None:
+    import json
+
+    recorder, url = smtp
+    emails = subscribers(project, 3)
+    recorder.rcpt_replies[emails[0]] = "550 5.7.1 rejected"
+    run = project.run("--log-format", "json", "send", "--date", DAY, env=env(url))
+
+    assert run.code == 1
+    logs = [json.loads(line) for line in run.err.strip().splitlines()]
+    assert any(e["level"] == "warning" and emails[0] in e["message"] for e in logs)
+    assert all({"time", "level", "message"} <= set(e) for e in logs)
+    summary = json.loads(run.out.strip().splitlines()[-1])["summary"]
+    assert (summary["sent"], summary["failed"], summary["edition"]) == (2, 1, DAY)
