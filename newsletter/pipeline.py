@@ -15,14 +15,16 @@ from pathlib import Path
 
 from .compose import compose
 from .delivery import Job, MaildirTransport, SmtpTarget, SmtpTransport, Transport, deliver
+from .dkimkeys import dkim_signer
 from .errors import ConfigError, InputError
 from .lock import run_lock
+from .membership import apply_pending
 from .models import Article, DeliveryStatus, Outcome, RunSummary, Subscriber, SubscriberStatus
 from .personalize import MailContext, MessageTemplate, format_address
 from .render import ListInfo, RenderedEdition, check_size, render_edition
 from .settings import Settings
 from .sources import collect_sources, load_templates
-from .store import Store, StoredEdition
+from .store import Store, StoredEdition, Suppressions
 from .subscribers import BadRow, read_subscribers, subscriber_columns
 
 Report = Callable[[str], None]  # where progress and problems are printed
@@ -128,7 +130,10 @@ def secret_key(settings: Settings, store: Store | None) -> bytes:
     return key.encode()
 
 
-def mail_context(settings: Settings, plan: EditionPlan, secret: bytes) -> MailContext:
+def mail_context(
+    settings: Settings, plan: EditionPlan, secret: bytes, now: datetime | None = None
+) -> MailContext:
+    """Raises: ConfigError (DKIM settings or key file)."""
     name, address = parseaddr(settings.from_address)
     return MailContext(
         from_address=format_address(name, address),
@@ -140,6 +145,7 @@ def mail_context(settings: Settings, plan: EditionPlan, secret: bytes) -> MailCo
         secret=secret,
         edition_tag=f"{plan.day:%Y%m%d}.{plan.number}",
         reply_to=settings.reply_to,
+        dkim=dkim_signer(settings, now),  # issue 6
     )
 
 
@@ -179,6 +185,7 @@ def run_send(
 
     lock_path = settings.database.with_name(settings.database.name + ".lock")
     with run_lock(lock_path), Store(settings.database) as store:
+        _apply_unsubscribes(settings, store, now, report)  # issue 6
         collect(settings, store, now, report)
         summary = RunSummary(started=now)
         plan = frozen_or_new(settings, store, edition_day(settings, now, day), now)
@@ -189,7 +196,7 @@ def run_send(
         assert plan.stored is not None
         summary.in_doubt = store.in_doubt(plan.stored.id)
         template = MessageTemplate(
-            plan.rendered, mail_context(settings, plan, secret_key(settings, store))
+            plan.rendered, mail_context(settings, plan, secret_key(settings, store), now)
         )
         transport = transport_for(settings)
         sender = Sender(store, plan.stored, template, settings, summary, clock, report)
@@ -199,7 +206,17 @@ def run_send(
             )
         )
         summary.finished = clock()
+        _apply_unsubscribes(settings, store, summary.finished, report)  # issue 6
         return summary
+
+
+def _apply_unsubscribes(settings: Settings, store: Store, now: datetime, report: Report) -> None:
+    """Issue 6: write unsubscribes recorded while no lock was free into the CSV (we hold
+    the lock here). A failure is reported, not fatal: the send skips them all the same."""
+    try:
+        apply_pending(settings, store, now)
+    except InputError as exc:
+        report(f"unsubscribes not yet written to the list: {exc}")
 
 
 def _connections(settings: Settings) -> int:
@@ -222,12 +239,20 @@ class Sender:
         self.store, self.edition, self.template = store, edition, template
         self.settings, self.summary, self.clock, self.report = settings, summary, clock, report
         self.sender = settings.from_email
+        self.unsubscribes = Suppressions(store)  # issue 6
 
     async def jobs(self, now: datetime) -> AsyncIterator[Job]:
         date_header = format_datetime(now)
         for batch in _batches(self._active()):
-            done = self.store.statuses(self.edition.id, [s.email for s in batch])
+            emails = [s.email for s in batch]
+            done = self.store.statuses(self.edition.id, emails)
+            stop = self.unsubscribes.pending(emails)  # --- issue 6: unsubscribed during the send
             for subscriber in batch:
+                if self.unsubscribes.changed():  # another connection committed: look again
+                    stop = self.unsubscribes.pending(emails)
+                if subscriber.email.lower() in stop:
+                    self.summary.skipped += 1
+                    continue  # --- end issue 6
                 if done.get(subscriber.email) in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
                     self.summary.already_sent += 1
                     continue
@@ -310,7 +335,7 @@ def run_preview(
         if plan is None:
             return None
         template = MessageTemplate(
-            plan.rendered, mail_context(settings, plan, secret_key(settings, None))
+            plan.rendered, mail_context(settings, plan, secret_key(settings, None), now)
         )
     finally:
         if store is not None:
