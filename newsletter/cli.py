@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from . import cli_lists
 from .errors import ExitCode, NewsletterError
 from .models import RunSummary
 from .pipeline import run_collect, run_preview, run_send
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", type=Path, help="folder for the files (default: previews/)")
 
     commands.add_parser("collect", help="store new articles from the sources and list them")
+    cli_lists.add_parsers(commands)  # issue 6: subscribers, serve, dkim
     return parser
 
 
@@ -90,6 +92,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
             print(f"  [{a.section}] {a.title}  ({a.id})")
         print(f"{len(articles)} new article{'s' * (len(articles) != 1)} stored")
         return 0
+    code = cli_lists.dispatch(args, settings, now)  # issue 6
+    if code is not None:
+        return code
     raise AssertionError(args.command)
 
 

@@ -15,23 +15,26 @@ Additions, removals and imports need the lock outright: during a send they exit 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from .errors import InputError, LockedError
-from .imports import Export, parse_export
+from .imports import Export, ImportRow, parse_export
 from .lock import run_lock
 from .models import Subscriber, SubscriberStatus
 from .settings import Settings
 from .store import Store, Suppressions
 from .subscribers import (
     BadRow,
-    MergeReport,
+    Edit,
+    Row,
     add_subscriber,
+    clean_field,
     create_list,
-    merge_import,
+    edit_list,
+    normalise_address,
     read_subscribers,
     remove_subscriber,
     set_status,
@@ -166,3 +169,91 @@ def mark_bounced(settings: Settings, store: Store, emails: list[str], now: datet
     for email in emails:
         table.record(email, SubscriberStatus.BOUNCED, "bounce", now)
     apply_pending(settings, store, now)
+
+
+# --- merging an import -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MergeReport:
+    """What an import did; ``rejected`` lines read ``file:line: reason``."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
+def merge_import(
+    path: Path, source: str, rows: Iterable[ImportRow], blocked: Callable[[str], bool]
+) -> MergeReport:
+    """Merge an export's rows into the list (one atomic rewrite).
+
+    Existing rows keep their values and gain the import's for empty columns; an opt-out in
+    the export (unsubscribed, bounced) is honoured; nobody is re-subscribed: not an
+    unsubscribed row, nor an address ``blocked`` (unsubscribed earlier, then removed).
+    Raises:
+        InputError: the list cannot be read or written.
+    """
+    report = MergeReport()
+    incoming = _validated(source, rows, report)
+    seen: set[str] = set()
+
+    def merge(key: str) -> Edit:
+        def apply(row: Row) -> Row:
+            seen.add(key)
+            new = incoming[key]
+            fresh = {k: v for k, v in new.items() if v and k != "_line"}
+            merged = {**fresh, **{k: v for k, v in row.items() if v}}
+            current = row.get("status", "").lower() or SubscriberStatus.ACTIVE.value
+            if current == SubscriberStatus.ACTIVE.value:
+                merged["status"] = new["status"]
+            return merged
+
+        return apply
+
+    def additions() -> Iterator[Row]:
+        for key, new in incoming.items():
+            if key in seen:
+                continue
+            if new["status"] == SubscriberStatus.ACTIVE.value and blocked(key):
+                report.rejected.append(
+                    f"{source}:{new.pop('_line')}: {new['email']} unsubscribed earlier; "
+                    "an import never re-subscribes anyone"
+                )
+                continue
+            new.pop("_line", None)
+            yield new
+
+    columns = [c for new in incoming.values() for c in new if c != "_line"]
+    done = edit_list(path, {k: merge(k) for k in incoming}, additions(), ["name", *columns])
+    report.added = len(done.added)
+    report.updated = len(done.changed)
+    report.unchanged = len(seen) - len(done.changed)
+    return report
+
+
+def _validated(source: str, rows: Iterable[ImportRow], report: MergeReport) -> dict[str, Row]:
+    """The export's rows by lower-cased address, validated; duplicates merged (an opt-out in
+    any copy wins, later copies fill empty fields)."""
+    incoming: dict[str, Row] = {}
+    for row in rows:
+        try:
+            email = normalise_address(row.email)
+        except ValueError as exc:
+            report.rejected.append(f"{source}:{row.line}: invalid address {row.email!r}: {exc}")
+            continue
+        values = {k: clean_field(v) for k, v in row.fields.items()}
+        values.update(email=email, name=clean_field(row.name), status=row.status.value)
+        key = email.lower()
+        if key in incoming:
+            report.duplicates += 1
+            old = incoming[key]
+            opted_out = old["status"] != SubscriberStatus.ACTIVE.value
+            incoming[key] = {**values, **{k: v for k, v in old.items() if v}}
+            if not opted_out:
+                incoming[key]["status"] = values["status"]
+        else:
+            incoming[key] = {**values, "_line": str(row.line)}
+    return incoming
