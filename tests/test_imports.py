@@ -150,7 +150,7 @@ def test_a_plain_list_without_header_in_any_encoding(
 def test_the_format_can_be_forced_and_a_file_without_addresses_is_refused(
     project: Project,
 ) -> None:
-    data = "email,subscribed_to_emails\nforced@example.com,false\n".encode()
+    data = b"email,subscribed_to_emails\nforced@example.com,false\n"
     run = project.run("subscribers", "import", export(project, "f.csv", data), "--format", "plain")
     assert run.code == 0 and "(plain," in run.out
     assert rows(project)["forced@example.com"]["status"] == "active"

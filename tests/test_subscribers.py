@@ -123,7 +123,10 @@ def test_check_reports_every_bad_row_with_file_and_line_and_exits_2(project: Pro
 
 def test_a_rewrite_keeps_bad_rows_the_bom_and_rows_it_does_not_touch(project: Project) -> None:
     path = project.path / "subscribers" / "subscribers.csv"
-    original = '\ufeffEmail,Name,Status,Notes\r\nada@example.com,Ada,,"multi\nline, note"\r\nbroken,B,,keep me\r\n'
+    original = (
+        '\ufeffEmail,Name,Status,Notes\r\nada@example.com,Ada,,"multi\nline, note"\r\n'
+        "broken,B,,keep me\r\n"
+    )
     path.write_text(original, encoding="utf-8", newline="")
 
     changed = set_status(path, {"ADA@example.com": SubscriberStatus.BOUNCED})
