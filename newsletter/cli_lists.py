@@ -147,9 +147,12 @@ def _list(settings: Settings, status: str | None, check: bool) -> int:
 def _serve(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     from .web import serve
 
-    if args.listen:
-        settings = settings.model_validate({**settings.model_dump(), "listen": args.listen})
     host, port = settings.listen_address
+    if args.listen:
+        host, sep, port_text = args.listen.rpartition(":")
+        if not host or not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise InputError(f"--listen {args.listen!r}: write it as HOST:PORT (127.0.0.1:8080)")
+        host, port = host.strip("[]"), int(port_text)
     if not settings.public_url:
         _say("public_url is not set: messages carry only the mailto: unsubscribe link")
     print(f"serving unsubscribe links on http://{host}:{port}/unsubscribe/", flush=True)
