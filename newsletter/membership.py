@@ -219,7 +219,7 @@ def merge_import(
                 continue
             if new["status"] == SubscriberStatus.ACTIVE.value and blocked(key):
                 report.rejected.append(
-                    f"{source}:{new.pop('_line')}: {new['email']} unsubscribed earlier; "
+                    f"{source}:{new.pop('_line')}: {new['email']} unsubscribed or bounced earlier; "
                     "an import never re-subscribes anyone"
                 )
                 continue

@@ -90,7 +90,7 @@ def test_an_opt_out_in_an_export_is_honoured_and_nobody_is_resubscribed(project:
     assert table["alan@example.com"]["status"] == "unsubscribed"
     assert table["ada@example.com"]["status"] == "unsubscribed"
     assert "zoe@example.com" not in table
-    assert "p.csv:4: zoe@example.com unsubscribed earlier; an import never re-subscribes" in run.err
+    assert "p.csv:4: zoe@example.com unsubscribed or bounced earlier; an import never" in run.err
 
 
 def test_ghost_export_with_semicolons_and_a_crlf_in_a_name(project: Project) -> None:

@@ -169,3 +169,33 @@ def test_list_commands_wait_for_no_send_they_exit_3_while_one_runs(project: Proj
     assert by_email(project)["ada@example.com"]["status"] == "unsubscribed"
     outbox = project.path / "outbox" / "new"
     assert not any(b"ada@example.com" in p.read_bytes() for p in outbox.iterdir())
+
+
+def test_bounces_from_the_delivery_side_are_written_to_the_list_and_never_reimported(
+    project: Project,
+) -> None:
+    from datetime import UTC, datetime
+
+    from newsletter.membership import apply_if_free, import_export, mark_bounced
+    from newsletter.settings import load_settings
+    from newsletter.store import Store
+
+    settings, _ = load_settings(
+        None,
+        database=project.path / "newsletter.db",
+        subscribers=project.path / "subscribers" / "subscribers.csv",
+    )
+    now = datetime(2026, 11, 27, 7, tzinfo=UTC)
+    with Store(settings.database) as store:
+        mark_bounced(settings, store, ["Grace@Example.org"], now)
+    assert by_email(project)["grace@example.org"]["status"] == "bounced"
+    assert apply_if_free(settings, now) == 0  # nothing left pending
+
+    assert project.run("subscribers", "remove", "grace@example.org").code == 0
+    (project.path / "again.csv").write_text("email\ngrace@example.org\n")
+    _, report = import_export(settings, project.path / "again.csv", None, now)
+    assert report.added == 0
+    assert report.rejected == [
+        f"{project.path / 'again.csv'}:2: grace@example.org unsubscribed or bounced earlier; "
+        "an import never re-subscribes anyone"
+    ]
