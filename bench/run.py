@@ -88,14 +88,14 @@ def start_sink(kind: str, port: int) -> tuple[subprocess.Popen[bytes], str]:
     sys.exit("the sink did not start")
 
 
-def make_project(path: Path, subscribers: int, target_kb: int) -> Path:
-    """Seeds + generated articles (message ≈ target_kb), a CSV of ``subscribers`` rows."""
+def make_project(path: Path, subscribers: int, articles: int) -> Path:
+    """Seeds + ``articles`` generated ones (40: a ~57 KB message), a CSV of subscribers."""
     shutil.copytree(ROOT / "seeds", path / "seeds")
     lead = (
         "The council said the plan would take effect next spring, after a consultation "
         "in which residents, businesses and schools can comment on every part of it. "
     )
-    for i in range(40):
+    for i in range(articles):
         (path / "seeds" / f"900_bench_{i:02d}.md").write_text(
             f"---\ntitle: Bench story {i} about a plan for the city centre\n"
             f"section: {['Local', 'Business', 'Science', 'Culture'][i % 4]}\n"
@@ -127,12 +127,14 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--sink", choices=("auto", "smtp-sink", "aiosmtpd"), default="auto")
-    parser.add_argument("--size-kb", type=int, default=57)
+    parser.add_argument(
+        "--articles", type=int, default=40, help="generated articles (40: a ~57 KB message)"
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     opts = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
-    project = make_project(work, opts.subscribers, opts.size_kb)
+    project = make_project(work, opts.subscribers, opts.articles)
     port = free_port()
     sink, sink_name = start_sink(opts.sink, port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}

@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from . import sourcescmd
+from . import cli_lists, sourcescmd
 from .errors import ExitCode, NewsletterError
 from .pipeline import run_collect, run_send
 from .preview import run_preview
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="add the feeds of an OPML file to 'sources' in the config file"
     )
     opml.add_argument("opml", type=Path, help="the OPML file (a feed reader's export)")
+    cli_lists.add_parsers(commands)  # issue 6: subscribers, serve, dkim
     return parser
 
 
@@ -121,6 +122,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
         else:
             print(status_table(settings, args.date))
         return 0
+    code = cli_lists.dispatch(args, settings, now)  # issue 6
+    if code is not None:
+        return code
     raise AssertionError(args.command)
 
 

@@ -21,8 +21,11 @@ from pathlib import Path
 from . import collection
 from .compose import compose
 from .delivery import MaildirTransport, Policy, SendLoop, SmtpTarget, SmtpTransport, Transport
+from .dkimkeys import dkim_signer
+from .errors import InputError
 from .ledger import Ledger, recover
 from .lock import run_lock
+from .membership import apply_pending, mark_bounced
 from .models import Article, RunSummary
 from .personalize import MailContext, MessageTemplate, format_address
 from .render import ListInfo, RenderedEdition, render_edition
@@ -30,7 +33,7 @@ from .sender import Progress, Sender, count_rows
 from .settings import Settings
 from .sources import load_templates
 from .store import Store, StoredEdition
-from .subscribers import mark_bounced, subscriber_columns
+from .subscribers import subscriber_columns
 from .throttle import RateLimiter, parse_limits
 
 log = logging.getLogger("newsletter")
@@ -146,7 +149,10 @@ def secret_key(settings: Settings, store: Store | None) -> bytes:
     return key.encode()
 
 
-def mail_context(settings: Settings, plan: EditionPlan, secret: bytes) -> MailContext:
+def mail_context(
+    settings: Settings, plan: EditionPlan, secret: bytes, now: datetime | None = None
+) -> MailContext:
+    """Raises: ConfigError (DKIM settings or key file)."""
     name, address = parseaddr(settings.from_address)
     return MailContext(
         from_address=format_address(name, address),
@@ -158,6 +164,7 @@ def mail_context(settings: Settings, plan: EditionPlan, secret: bytes) -> MailCo
         secret=secret,
         edition_tag=f"{plan.day:%Y%m%d}.{plan.number}",
         reply_to=settings.reply_to,
+        dkim=dkim_signer(settings, now),  # issue 6
     )
 
 
@@ -227,6 +234,7 @@ async def send_edition(
     with run_lock(lock_path(settings)), Store(settings.database) as store:
         journal = settings.database.with_name(settings.database.name + ".journal")
         recover(store.db, journal)  # a killed run's last moves, before anything reads
+        apply_unsubscribes(settings, store, now)
         if not retry_only:
             await collect(settings, store, now)
         summary = RunSummary(started=now, total=count_rows(settings.subscribers))
@@ -242,7 +250,7 @@ async def send_edition(
         summary.edition_key, summary.edition_number = plan.day, plan.number
         summary.in_doubt = store.in_doubt(plan.stored.id)
         template = MessageTemplate(
-            plan.rendered, mail_context(settings, plan, secret_key(settings, store))
+            plan.rendered, mail_context(settings, plan, secret_key(settings, store), now)
         )
         ledger = Ledger(store.db, journal)
         sender = Sender(
@@ -253,10 +261,24 @@ async def send_edition(
             await _deliver(settings, store, sender, clock, stop)
         finally:
             ledger.close()
-        if sender.bounced:
-            mark_bounced(settings.subscribers, sender.bounced)
         summary.finished = clock()
+        if sender.bounced:  # 5.1.x: recorded, and written to the CSV (we hold the lock)
+            _guarded(mark_bounced, settings, store, sender.bounced, summary.finished)
+        apply_unsubscribes(settings, store, summary.finished)
         return summary
+
+
+def apply_unsubscribes(settings: Settings, store: Store, now: datetime) -> None:
+    """Write unsubscribes recorded while a send held the lock into the CSV (the caller holds
+    the lock now). A failure is logged, not fatal: sends skip them all the same."""
+    _guarded(apply_pending, settings, store, now)
+
+
+def _guarded(update: Callable[..., None], *args: object) -> None:
+    try:
+        update(*args)
+    except InputError as exc:
+        log.warning("the subscriber list was not updated yet (next run retries): %s", exc)
 
 
 async def _deliver(

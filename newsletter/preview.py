@@ -58,7 +58,7 @@ def run_preview(
             store.close()
     if plan is None:
         return None
-    context = mail_context(settings, plan, secret_key(settings, None))
+    context = mail_context(settings, plan, secret_key(settings, None), now)
     template = MessageTemplate(plan.rendered, context)
     sample = Subscriber(SAMPLE.email, SAMPLE.name, fields=_sample_fields(settings))
     _, data = template.build(sample, format_datetime(now))

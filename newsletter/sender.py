@@ -18,7 +18,7 @@ from .delivery import Job
 from .ledger import Ledger
 from .models import DeliveryStatus, Outcome, RunSummary, Subscriber, SubscriberStatus
 from .personalize import MessageTemplate
-from .store import Store, StoredEdition
+from .store import Store, StoredEdition, Suppressions
 from .subscribers import BadRow, read_subscribers
 
 log = logging.getLogger("newsletter")
@@ -49,13 +49,21 @@ class Sender:
         self.summary, self.clock, self.progress = summary, clock, progress
         self.retry_only = retry_only
         self.bounced: list[str] = []
+        self.unsubscribes = Suppressions(store)
 
     async def jobs(self, now: datetime) -> AsyncIterator[Job]:
         """One job per active subscriber still owed the edition, in CSV order."""
         date_header = format_datetime(now)
         for batch in _batches(self._active()):
-            statuses = self.store.statuses(self.edition.id, [s.email for s in batch])
+            emails = [s.email for s in batch]
+            statuses = self.store.statuses(self.edition.id, emails)
+            stopped = self.unsubscribes.pending(emails)  # unsubscribed since the CSV was written
             for subscriber in batch:
+                if self.unsubscribes.changed():  # the endpoint recorded one during the send
+                    stopped = self.unsubscribes.pending(emails)
+                if subscriber.email.lower() in stopped:
+                    self.summary.skipped += 1
+                    continue
                 status = statuses.get(subscriber.email)
                 if status in DONE:
                     self.summary.already_sent += 1

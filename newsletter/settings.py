@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     unsubscribe_mailto: str | None = None  # default: the From address
     postal_address: str = "Daily Newsletter, 1 Example Street, Example City"
     secret_key: SecretStr | None = None  # signs unsubscribe links; generated when unset
+    # --- issue 6: unsubscribes and DKIM ---
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)  # after a rotation
+    previous_secret_keys_days: int = Field(default=90, ge=0)  # how long old links still work
+    listen: str = "127.0.0.1:8080"  # where `newsletter serve` listens (behind a TLS proxy)
+    dkim_private_key: Path | None = None  # PEM file (RSA or Ed25519); signs every message
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None  # default: the From address's domain
 
     # --- where it goes ---
     smtp_url: str | None = None  # smtp://host:25, smtps://host:465, smtp+starttls://host:587
@@ -215,6 +222,14 @@ class Settings(BaseSettings):
         parse_limits(value)  # raises ValueError with the reason
         return value
 
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("write it as HOST:PORT, e.g. 127.0.0.1:8080")
+        return value
+
     @field_validator("from_address")
     @classmethod
     def _has_domain(cls, value: str) -> str:
@@ -238,6 +253,11 @@ class Settings(BaseSettings):
     @property
     def list_identifier(self) -> str:
         return self.list_id or f"daily.{self.from_domain}"
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
@@ -285,6 +305,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     }
     if settings.templates is not None:
         updates["templates"] = rel(settings.templates)
+    if settings.dkim_private_key is not None:
+        updates["dkim_private_key"] = rel(settings.dkim_private_key)
     updates["sources"] = [
         s.model_copy(update={"path": rel(s.path)}) if s.path is not None else s
         for s in settings.sources
