@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import webbrowser
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from .errors import ExitCode, NewsletterError
 from .models import RunSummary
 from .pipeline import run_collect, run_preview, run_send
+from .publishing import run_archive, screenshot_preview
 from .settings import Settings, load_settings
 
 
@@ -46,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--date", type=_day, help="the edition's date (default: today)")
     preview.add_argument("--out", type=Path, help="folder for the files (default: previews/)")
+    preview.add_argument("--open", action="store_true", help="open the HTML in your web browser")
+    preview.add_argument(
+        "--screenshot",
+        action="store_true",
+        help="also write desktop (1200 px) and phone (375 px) PNGs next to it (needs chromium)",
+    )
+
+    commands.add_parser(
+        "archive", help="rebuild the web archive (a page per edition, index, Atom feed)"
+    )
 
     commands.add_parser("collect", help="store new articles from the sources and list them")
     return parser
@@ -83,6 +95,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
         if files.warning:
             _warn(files.warning)
         print(files.html)
+        return _preview_extras(args, files.html)
+    if args.command == "archive":
+        result = run_archive(settings)
+        print(f"web archive rebuilt in {_short(result.folder)}/: {result.editions} editions")
         return 0
     if args.command == "collect":
         articles = run_collect(settings, now, _warn)
@@ -93,22 +109,37 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
     raise AssertionError(args.command)
 
 
+def _preview_extras(args: argparse.Namespace, html: Path) -> int:
+    """``preview --screenshot`` and ``--open`` (design, #5)."""
+    if args.screenshot:
+        for shot in screenshot_preview(html):
+            print(shot)
+    if args.open and not webbrowser.open(html.resolve().as_uri()):
+        _warn(f"no web browser could be started: open {html} yourself")
+    return 0
+
+
 def describe(summary: RunSummary, settings: Settings) -> str:
     """The one-line summary of a send."""
     if summary.edition_key is None:
         return summary.note
     head = f"edition {summary.edition_key} (#{summary.edition_number})"
     if summary.sent == summary.deferred == summary.failed == 0:
-        return (
+        line = (
             f"{head}: nothing new to send: already delivered to all "
             f"{summary.already_sent} active subscribers"
         )
+        if summary.unmatched:
+            line += f" ({summary.unmatched} not sent: none of their sections today)"
+        return line
     counts = f"{summary.sent} sent"
     for label in ("deferred", "failed", "bounced", "in_doubt", "invalid"):
         if value := getattr(summary, label):
             counts += f", {value} {label.replace('_', ' ')}"
     if summary.already_sent:
         counts += f", {summary.already_sent} already had it"
+    if summary.unmatched:
+        counts += f", {summary.unmatched} not sent (none of their sections today)"
     if settings.smtp_url is None:
         return (
             f"no SMTP server configured: {summary.sent} messages written to "

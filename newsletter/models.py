@@ -116,6 +116,7 @@ class RunSummary:
     already_sent: int = 0  # the ledger says an earlier run delivered (or failed) it
     invalid: int = 0  # CSV rows that could not be used
     in_doubt: int = 0  # messages in flight when an earlier run stopped
+    unmatched: int = 0  # chose sections of which none is in this edition: not sent
     started: datetime | None = None
     finished: datetime | None = None
     note: str = ""

@@ -24,6 +24,7 @@ from .settings import Settings
 from .sources import collect_sources, load_templates
 from .store import Store, StoredEdition
 from .subscribers import BadRow, read_subscribers, subscriber_columns
+from .variants import FULL, Variants
 
 Report = Callable[[str], None]  # where progress and problems are printed
 BATCH = 500  # subscribers looked up in the ledger per query
@@ -90,6 +91,9 @@ def list_info(settings: Settings) -> ListInfo:
         postal_address=settings.postal_address,
         public_url=settings.public_url,
         unsubscribe_mailto=settings.unsubscribe_mailto or settings.from_email,
+        language=settings.language,
+        archive_url=settings.archive_url if settings.archive is not None else None,
+        contact=parseaddr(settings.reply_to)[1] if settings.reply_to else settings.from_email,
     )
 
 
@@ -188,11 +192,17 @@ def run_send(
         summary.edition_key, summary.edition_number = plan.day, plan.number
         assert plan.stored is not None
         summary.in_doubt = store.in_doubt(plan.stored.id)
+        # --- design (#5): section variants frozen, the day's page on the web archive ---
+        from .publishing import prepare_variants, publish_edition
+
+        variants = prepare_variants(settings, store, plan)
+        publish_edition(settings, store, plan, report)
+        # --- end design ---
         template = MessageTemplate(
             plan.rendered, mail_context(settings, plan, secret_key(settings, store))
         )
         transport = transport_for(settings)
-        sender = Sender(store, plan.stored, template, settings, summary, clock, report)
+        sender = Sender(store, plan.stored, template, settings, summary, clock, report, variants)
         asyncio.run(
             deliver(
                 sender.jobs(now), transport, _connections(settings), sender.on_start, sender.on_done
@@ -218,10 +228,27 @@ class Sender:
         summary: RunSummary,
         clock: Callable[[], datetime],
         report: Report,
+        variants: Variants | None = None,
     ) -> None:
         self.store, self.edition, self.template = store, edition, template
         self.settings, self.summary, self.clock, self.report = settings, summary, clock, report
         self.sender = settings.from_email
+        # design (#5): section variant key -> its MessageTemplate, built on first use
+        self.variants = variants or Variants(())
+        self.templates: dict[str, MessageTemplate] = {FULL: template}
+
+    def template_for(self, subscriber: Subscriber) -> MessageTemplate | None:
+        """The message for the subscriber's sections; None when none is in the edition."""
+        key = self.variants.key_for(subscriber)
+        if key is None:
+            return None
+        if key not in self.templates:
+            if key not in self.variants.rendered:  # the CSV changed during the run
+                self.report(f"{self.settings.subscribers}:{subscriber.line}: sections changed "
+                            "during the send; the next run sends it")  # fmt: skip
+                return None
+            self.templates[key] = MessageTemplate(self.variants.rendered[key], self.template.ctx)
+        return self.templates[key]
 
     async def jobs(self, now: datetime) -> AsyncIterator[Job]:
         date_header = format_datetime(now)
@@ -231,8 +258,12 @@ class Sender:
                 if done.get(subscriber.email) in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
                     self.summary.already_sent += 1
                     continue
+                template = self.template_for(subscriber)  # design (#5)
+                if template is None:
+                    self.summary.unmatched += 1
+                    continue
                 try:
-                    msgid, data = self.template.build(subscriber, date_header)
+                    msgid, data = template.build(subscriber, date_header)
                 except ValueError as exc:
                     self.report(f"{self.settings.subscribers}:{subscriber.line}: {exc}; skipped")
                     self.summary.invalid += 1

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     smtp_connections: int = Field(default=4, ge=1, le=64)
     outbox: Path = Path("outbox")
     previews: Path = Path("previews")
+    archive: Path | None = Path("archive")  # the web archive's folder; "" turns it off
+    archive_url: str | None = None  # where that folder is served: https://news.example.com/archive
+    language: str = "en"  # the lang of the edition's HTML
 
     # --- state and time ---
     database: Path = Path("newsletter.db")
@@ -85,6 +88,20 @@ class Settings(BaseSettings):
         if cls._toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
         return tuple(sources)
+
+    @field_validator("archive", mode="before")
+    @classmethod
+    def _archive_off(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @field_validator("archive_url")
+    @classmethod
+    def _absolute_archive_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError("write the archive's public address as https://host/path")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -180,8 +197,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         name: rel(getattr(settings, name))
         for name in ("subscribers", "outbox", "previews", "database")
     }
-    if settings.templates is not None:
-        updates["templates"] = rel(settings.templates)
+    for optional in ("templates", "archive"):
+        if getattr(settings, optional) is not None:
+            updates[optional] = rel(getattr(settings, optional))
     updates["sources"] = [
         s if "://" in s or Path(s).is_absolute() else str(base / s) for s in settings.sources
     ]
