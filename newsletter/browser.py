@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -74,6 +75,7 @@ class Browser:
         self._proc: subprocess.Popen[str] | None = None
         self._profile: tempfile.TemporaryDirectory[str] | None = None
         self._ws: Any = None
+        self._stack = ExitStack()  # the websocket connection
         self._session = ""
 
     def __enter__(self) -> Browser:
@@ -103,7 +105,9 @@ class Browser:
         except OSError as exc:
             raise BrowserError(f"{self.executable}: cannot start: {exc.strerror}") from None
         url = self._wait_for_endpoint()
-        self._ws = connect(url, max_size=None, open_timeout=START_TIMEOUT)
+        self._ws = self._stack.enter_context(
+            connect(url, max_size=None, open_timeout=START_TIMEOUT)
+        )
         target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
         attached = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})
         self._session = attached["sessionId"]
@@ -125,9 +129,8 @@ class Browser:
         raise BrowserError(f"{self.executable} did not start: {last}")
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
+        self._stack.close()
+        self._ws = None
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait(timeout=10)

@@ -187,15 +187,16 @@ def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.En
     return env
 
 
-def wrap(text: str, width: int = 72, indent: str = "") -> str:
-    """Fill a paragraph to ``width`` columns for the plain-text part.
+def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
+    """Fill a paragraph to ``width`` columns for the plain-text part, every line indented
+    by ``indent`` (the first by ``first`` when given: ``wrap(72, "  ", "* ")``).
 
     Unlike Jinja's ``wordwrap`` it never breaks a word or a URL, at a hyphen or anywhere.
     """
     return textwrap.fill(
         " ".join(str(text).split()),
         width=width,
-        initial_indent=indent,
+        initial_indent=indent if first is None else first,
         subsequent_indent=indent,
         break_long_words=False,
         break_on_hyphens=False,
@@ -307,6 +308,9 @@ def inline_css(html: str) -> str:
         strip_important=False,  # the hidden preheader and dark mode rely on !important
         keep_style_tags=False,  # @media blocks are kept anyway
         remove_classes=False,
+        # premailer copies CSS width/height into attributes (img width="100%" height="auto"):
+        # Outlook then shows thumbnails at full size. The templates set those attributes.
+        disable_basic_attributes=["width", "height"],
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,  # mso-*/-webkit-* would warn per property
     ).transform()
