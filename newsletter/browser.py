@@ -11,15 +11,16 @@ every background service off (PITFALLS.md), and killed when the ``with`` block e
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -75,11 +76,14 @@ class Browser:
         self._proc: subprocess.Popen[str] | None = None
         self._profile: tempfile.TemporaryDirectory[str] | None = None
         self._ws: Any = None
-        self._stack = ExitStack()  # the websocket connection
+        self._stack = contextlib.ExitStack()  # the websocket connection
         self._session = ""
 
     def __enter__(self) -> Browser:
-        self._profile = tempfile.TemporaryDirectory(prefix="newsletter-chromium-")
+        # Chromium's helper processes may still be writing as it goes: never fail on that.
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="newsletter-chromium-", ignore_cleanup_errors=True
+        )
         try:
             self._start()
         except BaseException:
@@ -100,7 +104,7 @@ class Browser:
         try:
             self._proc = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                text=True,
+                text=True, start_new_session=True,  # its own process group, ended as one
             )  # fmt: skip
         except OSError as exc:
             raise BrowserError(f"{self.executable}: cannot start: {exc.strerror}") from None
@@ -129,10 +133,17 @@ class Browser:
         raise BrowserError(f"{self.executable} did not start: {last}")
 
     def close(self) -> None:
+        """Ask the browser to quit, then end its process group (renderers included)."""
+        if self._ws is not None:
+            with contextlib.suppress(Exception):  # it may be gone already
+                self._call("Browser.close")
         self._stack.close()
         self._ws = None
         if self._proc is not None:
-            self._proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait(timeout=10)
             if self._proc.stderr is not None:
                 self._proc.stderr.close()

@@ -126,3 +126,28 @@ def test_screenshot_without_chromium_is_a_clear_error(project: Project) -> None:
     assert "Chromium not found" in run.err and "apt-get install chromium" in run.err
     assert "Traceback" not in run.err
     assert (project.path / "previews" / f"{DAY}.html").is_file()  # the preview itself is there
+
+
+CONTRAST = """(() => {
+  const lum = c => {
+    const v = c.match(/[\\d.]+/g).slice(0, 3).map(x => Number(x) / 255)
+      .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+  };
+  const bg = lum(getComputedStyle(document.querySelector('.container')).backgroundColor);
+  const low = [];
+  for (const el of document.querySelectorAll('.container *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const fg = lum(getComputedStyle(el).color);
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) low.push(el.tagName + '.' + el.className + ' ' + ratio.toFixed(2));
+  }
+  return low;
+})()"""
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_all_text_has_wcag_aa_contrast(browser: Browser, preview: Path, dark: bool) -> None:
+    browser.open(preview, 375, dark=dark)
+    assert browser.evaluate(CONTRAST) == []

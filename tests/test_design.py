@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 from html.parser import HTMLParser
 
@@ -190,3 +191,20 @@ def test_preview_warns_when_the_edition_nears_the_limit(project: Project) -> Non
 
     assert run.code == 0, run.err
     assert "close to the 102 KB at which Gmail clips" in run.err
+
+
+def test_preview_open_hands_the_file_to_the_web_browser(project: Project) -> None:
+    opened = project.path / "opened.txt"
+    project.write("fake-browser.sh", f'#!/bin/sh\necho "$1" > {opened}\n').chmod(0o755)
+
+    run = project.run(
+        "preview", "--date", DAY, "--open", env={"BROWSER": f"{project.path}/fake-browser.sh %s"}
+    )
+
+    assert run.code == 0, run.err
+    html = project.path / "previews" / f"{DAY}.html"
+    for _ in range(50):  # webbrowser may start the command in the background
+        if opened.exists():
+            break
+        time.sleep(0.1)
+    assert opened.read_text().strip() == html.as_uri()
