@@ -30,11 +30,10 @@ ATOM = "http://www.w3.org/2005/Atom"
 
 @dataclass(frozen=True, slots=True)
 class ArchivePage:
-    """One edition as published: its page and what the index and the feed say about it."""
+    """One edition as the index and the feed list it: its articles and its subject."""
 
     edition: Edition
     subject: str
-    html: str
 
     @property
     def name(self) -> str:
@@ -43,15 +42,14 @@ class ArchivePage:
 
 def render_archive_page(
     edition: Edition, templates: Mapping[str, str], info: ListInfo, merge_fields: Sequence[str]
-) -> ArchivePage:
-    """Render an edition's archive page for no reader: neutral merge values.
+) -> str:
+    """The HTML of an edition's archive page, rendered for no reader (neutral merge values).
 
     Raises:
         TemplateError: a template fails for the web edition.
     """
     rendered = render_edition(edition, templates, info, merge_fields, web=True)
-    subject = fill_neutral(rendered, rendered.subject, escape=False)
-    return ArchivePage(edition, subject, fill_neutral(rendered, rendered.html, escape=True))
+    return fill_neutral(rendered, rendered.html, escape=True)
 
 
 def index_html(pages: Sequence[ArchivePage], templates: Mapping[str, str], info: ListInfo) -> str:

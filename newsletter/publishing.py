@@ -21,7 +21,7 @@ from .errors import InputError
 from .lock import run_lock
 from .models import Edition
 from .pipeline import EditionPlan, list_info, merge_fields
-from .render import RenderedEdition, render_edition
+from .render import RenderedEdition, archive_page_name, fill_neutral, render_edition
 from .settings import Settings
 from .sources import load_templates
 from .store import Store, StoredEdition
@@ -107,10 +107,13 @@ def build_archive(settings: Settings, store: Store, only: date | None = None) ->
     files: dict[str, str | bytes] = {}
     for stored, _counts in store.editions():
         edition = frozen_edition(store, stored)
-        page = archive.render_archive_page(edition, templates, info, fields)
-        pages.append(page)
+        # The subject as sent (frozen), its merge fields neutral: cheap, no re-rendering.
+        frozen = RenderedEdition.from_json(stored.rendered)
+        pages.append(archive.ArchivePage(edition, fill_neutral(frozen, frozen.subject, False)))
+        # Only the pages asked for are rendered (premailer costs ~0.1 s a page).
         if only is None or stored.day == only:
-            files[page.name] = page.html
+            html = archive.render_archive_page(edition, templates, info, fields)
+            files[archive_page_name(stored.day)] = html
     files[archive.INDEX] = archive.index_html(pages, templates, info)
     files[archive.FEED] = archive.atom_feed(
         pages, info, settings.from_domain, settings.list_identifier, settings.zone

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.archive import atom_feed, render_archive_page
+from newsletter.archive import ArchivePage, atom_feed, render_archive_page
 from newsletter.compose import compose
 from newsletter.models import Article, Edition, Subscriber
 from newsletter.parsing import parse_article_file
@@ -122,8 +122,9 @@ def test_message_for_a_subscriber_matches_the_golden_file() -> None:
 
 def test_archive_page_and_feed_match_the_golden_files() -> None:
     page = render_archive_page(seed_edition(), load_templates(None), INFO, ["city"])
-    check_golden("archive-page.html", page.html)
-    feed = atom_feed([page], INFO, "example.com", "daily.example.com", UTC)
+    check_golden("archive-page.html", page)
+    subject = "Daily Newsletter — 27 November 2026: a subject"
+    feed = atom_feed([ArchivePage(seed_edition(), subject)], INFO, "example.com", "d.example", UTC)
     check_golden("feed.xml", feed.decode())
 
 
