@@ -208,3 +208,11 @@ def test_preview_open_hands_the_file_to_the_web_browser(project: Project) -> Non
             break
         time.sleep(0.1)
     assert opened.read_text().strip() == html.as_uri()
+
+
+def test_screenshot_without_chromium_is_a_clear_error(project: Project) -> None:
+    run = project.run("preview", "--date", DAY, "--screenshot", env={"CHROMIUM": "no-such-browser"})
+    assert run.code == 2
+    assert "Chromium not found" in run.err and "apt-get install chromium" in run.err
+    assert "Traceback" not in run.err
+    assert (project.path / "previews" / f"{DAY}.html").is_file()  # the preview itself is there
