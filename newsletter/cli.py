@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import webbrowser
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from . import cli_lists, sourcescmd
 from .errors import ExitCode, NewsletterError
 from .pipeline import run_collect, run_send
 from .preview import run_preview
+from .publishing import run_archive, screenshot_preview
 from .report import ProgressView, setup_logging, summary_json, summary_line
 from .settings import Settings, load_settings
 from .status import export_outcomes, status_table
@@ -57,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--date", type=_day, help="the edition's date (default: today)")
     preview.add_argument("--out", type=Path, help="folder for the files (default: previews/)")
+    preview.add_argument("--open", action="store_true", help="open the HTML in your web browser")
+    preview.add_argument(
+        "--screenshot",
+        action="store_true",
+        help="also write desktop (1200 px) and phone (375 px) PNGs next to it (needs chromium)",
+    )
+
+    commands.add_parser(
+        "archive", help="rebuild the web archive (a page per edition, index, Atom feed)"
+    )
 
     commands.add_parser("collect", help="store new articles from the sources and list them")
 
@@ -108,6 +120,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
         if files.warning:
             print(f"newsletter: warning: {files.warning}", file=sys.stderr)
         print(files.html)
+        return _preview_extras(args, files.html)
+    if args.command == "archive":
+        result = run_archive(settings)
+        print(f"web archive rebuilt in {_short(result.folder)}/: {result.editions} editions")
         return 0
     if args.command == "collect":
         articles = run_collect(settings, now)
@@ -141,6 +157,16 @@ def _send(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
         relay = settings.smtp_url.split("@")[-1] if settings.smtp_url else None
         print(summary_line(summary, outbox, relay))
     return int(ExitCode.DELIVERY_INCOMPLETE if summary.incomplete else ExitCode.OK)
+
+
+def _preview_extras(args: argparse.Namespace, html: Path) -> int:
+    """``preview --screenshot`` and ``--open`` (design, #5)."""
+    if args.screenshot:
+        for shot in screenshot_preview(html):
+            print(shot)
+    if args.open and not webbrowser.open(html.resolve().as_uri()):
+        print(f"newsletter: no web browser could be started: open {html} yourself", file=sys.stderr)
+    return 0
 
 
 def _short(path: Path) -> Path:

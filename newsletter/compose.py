@@ -44,3 +44,15 @@ def compose(
 
     sections = tuple(Section(name, tuple(groups[name])) for name in sorted(groups, key=section_key))
     return Edition(key=day, number=number, sections=sections)
+
+
+def regroup(articles: Iterable[Article], *, day: date, number: int) -> Edition | None:
+    """Rebuild a frozen edition from its articles in their frozen order (sections in the
+    order they first appear, as ``compose`` left them); None when there are none."""
+    groups: dict[str, list[Article]] = {}
+    for article in articles:
+        groups.setdefault(article.section, []).append(article)
+    if not groups:
+        return None
+    sections = tuple(Section(name, tuple(items)) for name, items in groups.items())
+    return Edition(key=day, number=number, sections=sections)

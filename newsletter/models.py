@@ -117,6 +117,7 @@ class RunSummary:
     invalid: int = 0  # CSV rows that could not be used
     in_doubt: int = 0  # messages in flight when an earlier run stopped
     total: int | None = None  # rows in the subscriber file (an estimate, for the ETA)
+    unmatched: int = 0  # chose sections of which none is in this edition: not sent
     started: datetime | None = None
     finished: datetime | None = None
     note: str = ""  # why nothing was sent, when nothing was

@@ -106,6 +106,9 @@ def list_info(settings: Settings) -> ListInfo:
         postal_address=settings.postal_address,
         public_url=settings.public_url,
         unsubscribe_mailto=settings.unsubscribe_mailto or settings.from_email,
+        language=settings.language,
+        archive_url=settings.archive_url if settings.archive is not None else None,
+        contact=parseaddr(settings.reply_to)[1] if settings.reply_to else settings.from_email,
     )
 
 
@@ -249,13 +252,19 @@ async def send_edition(
             return summary
         summary.edition_key, summary.edition_number = plan.day, plan.number
         summary.in_doubt = store.in_doubt(plan.stored.id)
+        # --- design (#5): section variants frozen, the day's page on the web archive ---
+        from .publishing import prepare_variants, publish_edition
+
+        variants = prepare_variants(settings, store, plan)
+        publish_edition(settings, store, plan, _warn)
+        # --- end design ---
         template = MessageTemplate(
             plan.rendered, mail_context(settings, plan, secret_key(settings, store), now)
         )
         ledger = Ledger(store.db, journal)
         sender = Sender(
             store, ledger, plan.stored, template, settings.subscribers, settings.from_email,
-            summary, clock, progress, retry_only,
+            summary, clock, progress, retry_only, variants,
         )  # fmt: skip
         try:
             await _deliver(settings, store, sender, clock, stop)

@@ -10,13 +10,18 @@ each subscriber's values. Pure: templates arrive as a mapping of name to source 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
+import re
 import secrets
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from premailer import Premailer
@@ -43,6 +48,20 @@ class ListInfo:
     postal_address: str
     public_url: str | None
     unsubscribe_mailto: str
+    language: str = "en"  # the pages' lang attribute
+    archive_url: str | None = None  # where the web archive is published, if it is
+    contact: str = ""  # an address readers can write to (Reply-To, else From)
+
+    def web_url(self, edition: Edition) -> str | None:
+        """The public address of an edition's archive page, when the archive is public."""
+        if not self.archive_url:
+            return None
+        return f"{self.archive_url.rstrip('/')}/{archive_page_name(edition.key)}"
+
+
+def archive_page_name(day: date) -> str:
+    """The file name of an edition's page in the web archive."""
+    return f"{day.isoformat()}.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +182,31 @@ def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.En
         return jinja2.filters.do_default(value, default_value, boolean)
 
     env.filters["default"] = env.filters["d"] = default
+    env.filters["wrap"] = wrap
+    env.filters["host"] = host
     return env
+
+
+def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
+    """Fill a paragraph to ``width`` columns for the plain-text part, every line indented
+    by ``indent`` (the first by ``first`` when given: ``wrap(72, "  ", "* ")``).
+
+    Unlike Jinja's ``wordwrap`` it never breaks a word or a URL, at a hyphen or anywhere.
+    """
+    return textwrap.fill(
+        " ".join(str(text).split()),
+        width=width,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def host(url: str) -> str:
+    """The site of a URL, for bylines: ``https://www.example.org/x`` → ``example.org``."""
+    name = urlsplit(str(url)).hostname or ""
+    return name.removeprefix("www.")
 
 
 def render_edition(
@@ -171,10 +214,14 @@ def render_edition(
     templates: Mapping[str, str],
     info: ListInfo,
     merge_fields: Iterable[str] = (),
+    *,
+    web: bool = False,
 ) -> RenderedEdition:
     """Render subject, HTML and text for an edition and inline the HTML's CSS.
 
     ``merge_fields`` are the CSV columns templates may use as ``subscriber.<name>``.
+    ``web`` renders the archive's page of the edition: templates see ``web`` true and show
+    no reader-specific parts (fill its merge tokens with ``fill_neutral``).
 
     Raises:
         TemplateError: a template is missing, has a syntax error or uses an undefined
@@ -184,12 +231,28 @@ def render_edition(
     tokens = _Tokens(frozenset(BUILTIN_FIELDS) | frozenset(merge_fields))
     env = make_environment(templates, tokens)
     context = _context(edition, info, tokens)
+    context["web"] = web
+    if web:  # no reader: a generic way to leave, never a token
+        context["unsubscribe_url"] = f"mailto:{info.unsubscribe_mailto}?subject=unsubscribe"
     subject = " ".join(_render(env, SUBJECT_TEMPLATE, context).split())
     html = inline_css(_render(env, HTML_TEMPLATE, context))
-    text = _render(env, TEXT_TEMPLATE, context).strip() + "\n"
+    # Templates need not fight Jinja's whitespace: at most one blank line in a row.
+    text = re.sub(r"\n\s*\n(\s*\n)+", "\n\n", _render(env, TEXT_TEMPLATE, context)).strip() + "\n"
     rendered = RenderedEdition(subject, html, text, dict(tokens.slots), tokens.pattern)
-    check_size(rendered)
+    if not web:
+        check_size(rendered, len(edition.articles))
     return rendered
+
+
+def render_page(templates: Mapping[str, str], name: str, context: dict[str, Any]) -> str:
+    """Render a page template that has no reader (the archive's index): no merge fields,
+    no CSS inlining (a browser reads the ``<style>`` block).
+
+    Raises:
+        TemplateError: as ``render_edition``.
+    """
+    env = make_environment(templates, _Tokens(frozenset()))
+    return _render(env, name, {"web": True, **context})
 
 
 def _context(edition: Edition, info: ListInfo, tokens: _Tokens) -> dict[str, Any]:
@@ -198,6 +261,8 @@ def _context(edition: Edition, info: ListInfo, tokens: _Tokens) -> dict[str, Any
         "edition": edition,
         "date": edition.key,
         "date_text": f"{edition.key.day} {edition.key:%B %Y}",
+        "weekday": f"{edition.key:%A}",
+        "web_url": info.web_url(edition),
         "sections": edition.sections,
         "articles": articles,
         "lead": edition.lead,
@@ -243,24 +308,49 @@ def inline_css(html: str) -> str:
         strip_important=False,  # the hidden preheader and dark mode rely on !important
         keep_style_tags=False,  # @media blocks are kept anyway
         remove_classes=False,
+        # premailer copies CSS width/height into attributes (img width="100%" height="auto"):
+        # Outlook then shows thumbnails at full size. The templates set those attributes.
+        disable_basic_attributes=["width", "height"],
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,  # mso-*/-webkit-* would warn per property
     ).transform()
 
 
-def check_size(rendered: RenderedEdition) -> str | None:
-    """Return a warning when the HTML nears Gmail's clipping size.
+def check_size(rendered: RenderedEdition, articles: int | None = None) -> str | None:
+    """Return a warning when the HTML nears Gmail's clipping size (90 KB), else None.
 
     Raises:
         EditionTooLarge: the HTML is above the ~102 KB at which Gmail clips it.
     """
     size = len(rendered.html.encode())
-    kb = f"{size / 1024:.0f} KB"
+    how_big = f"{size / 1024:.1f} KB ({size:,} bytes)"
+    count = f" for {articles} articles" if articles else ""
+    cut = (
+        "cut it down: fewer articles (lower max_articles), shorter leads (summaries), "
+        "or a lighter template"
+    )
     if size > HTML_LIMIT_BYTES:
         raise EditionTooLarge(
-            f"the edition's HTML is {kb}; Gmail clips messages above 102 KB",
-            "lower max_articles, shorten the summaries or trim the template",
+            f"the edition's HTML is {how_big}{count}, above the 102 KB at which Gmail clips "
+            "messages (readers would not see the end, nor the unsubscribe link); nothing was sent",
+            cut,
         )
     if size > HTML_WARN_BYTES:
-        return f"the edition's HTML is {kb}, close to Gmail's 102 KB clipping limit"
+        return (
+            f"the edition's HTML is {how_big}{count}, close to the 102 KB at which Gmail "
+            f"clips messages; {cut}"
+        )
     return None
+
+
+def fill_neutral(rendered: RenderedEdition, text: str, escape: bool) -> str:
+    """Fill every merge token of ``text`` (a part of ``rendered``) with its fallback (or
+    nothing): the copy for the web archive, which must hold no reader's data."""
+    pattern = re.compile(rendered.token_pattern)
+
+    def neutral(match: re.Match[str]) -> str:
+        slot = rendered.slots.get(match.group(0))
+        value = slot.fallback if slot else ""
+        return html.escape(value) if escape else value
+
+    return pattern.sub(neutral, text)

@@ -106,16 +106,21 @@ def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
         return s.note
     head = f"edition {s.edition_key} (#{s.edition_number})"
     if s.sent == s.deferred == s.failed == 0 and not s.stopped:
-        return (
+        line = (
             f"{head}: nothing new to send: "
             f"already delivered to all {s.already_sent} active subscribers"
         )
+        if s.unmatched:
+            line += f" ({s.unmatched} not sent: none of their sections today)"
+        return line
     counts = f"{s.sent} sent"
     for label in ("deferred", "failed", "bounced", "skipped", "in_doubt", "invalid"):
         if value := getattr(s, label):
             counts += f", {value} {label.replace('_', ' ')}"
     if s.already_sent:
         counts += f", {s.already_sent} already had it"
+    if s.unmatched:
+        counts += f", {s.unmatched} not sent (none of their sections today)"
     counts += f" in {s.seconds:.1f} s ({s.rate:.0f}/s)"
     if s.stopped:
         counts += f"; {s.stopped}; rerun to continue"
@@ -130,7 +135,7 @@ def summary_json(s: RunSummary) -> str:
         "edition": str(s.edition_key) if s.edition_key else None,
         "number": s.edition_number,
         **{k: getattr(s, k) for k in ("sent", "deferred", "failed", "bounced", "skipped",
-                                      "already_sent", "invalid", "in_doubt")},
+                                      "already_sent", "invalid", "in_doubt", "unmatched")},
         "seconds": round(s.seconds, 3),
         "rate": round(s.rate, 1),
         "stopped": s.stopped or None,

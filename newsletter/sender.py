@@ -20,6 +20,7 @@ from .models import DeliveryStatus, Outcome, RunSummary, Subscriber, SubscriberS
 from .personalize import MessageTemplate
 from .store import Store, StoredEdition, Suppressions
 from .subscribers import BadRow, read_subscribers
+from .variants import FULL, Variants
 
 log = logging.getLogger("newsletter")
 BATCH = 500  # subscribers looked up in the ledger per query
@@ -43,12 +44,16 @@ class Sender:
         clock: Callable[[], datetime],
         progress: Progress | None = None,
         retry_only: bool = False,
+        variants: Variants | None = None,
     ) -> None:
         self.store, self.ledger, self.edition, self.template = store, ledger, edition, template
         self.subscribers, self.envelope_from = subscribers, envelope_from
         self.summary, self.clock, self.progress = summary, clock, progress
         self.retry_only = retry_only
         self.bounced: list[str] = []
+        # Section preferences: variant key -> its MessageTemplate, built on first use.
+        self.variants = variants or Variants(())
+        self.templates: dict[str, MessageTemplate] = {FULL: template}
         self.unsubscribes = Suppressions(store)
 
     async def jobs(self, now: datetime) -> AsyncIterator[Job]:
@@ -70,13 +75,32 @@ class Sender:
                     continue
                 if self.retry_only and status not in RETRYABLE:
                     continue
+                template = self.template_for(subscriber)
+                if template is None:
+                    self.summary.unmatched += 1
+                    continue
                 try:
-                    msgid, data = self.template.build(subscriber, date_header)
+                    msgid, data = template.build(subscriber, date_header)
                 except ValueError as exc:  # a merge value the headers cannot carry
                     log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, exc)
                     self.summary.invalid += 1
                     continue
                 yield Job(self.envelope_from, subscriber.email, msgid, data)
+
+    def template_for(self, subscriber: Subscriber) -> MessageTemplate | None:
+        """The message for the subscriber's sections; None when none is in the edition."""
+        key = self.variants.key_for(subscriber)
+        if key is None:
+            return None
+        if key not in self.templates:
+            if key not in self.variants.rendered:  # the CSV changed during the run
+                log.warning(
+                    "%s:%s: sections changed during the send; the next run sends it",
+                    self.subscribers, subscriber.line,
+                )  # fmt: skip
+                return None
+            self.templates[key] = MessageTemplate(self.variants.rendered[key], self.template.ctx)
+        return self.templates[key]
 
     def _active(self) -> Iterator[Subscriber]:
         for row in read_subscribers(self.subscribers):

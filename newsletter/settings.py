@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     max_rate_wait: float = Field(default=300.0, ge=0)  # longer waits end the run
     outbox: Path = Path("outbox")
     previews: Path = Path("previews")
+    archive: Path | None = Path("archive")  # the web archive's folder; "" turns it off
+    archive_url: str | None = None  # where that folder is served: https://news.example.com/archive
+    language: str = "en"  # the lang of the edition's HTML
 
     # --- state and time ---
     database: Path = Path("newsletter.db")
@@ -188,6 +191,20 @@ class Settings(BaseSettings):
         keys = [s.key for s in value]
         if dupes := sorted({k for k in keys if keys.count(k) > 1}):
             raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return value
+
+    @field_validator("archive", mode="before")
+    @classmethod
+    def _archive_off(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @field_validator("archive_url")
+    @classmethod
+    def _absolute_archive_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError("write the archive's public address as https://host/path")
         return value
 
     @field_validator("timezone")
@@ -303,10 +320,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         name: rel(getattr(settings, name))
         for name in ("subscribers", "outbox", "previews", "database")
     }
-    if settings.templates is not None:
-        updates["templates"] = rel(settings.templates)
-    if settings.dkim_private_key is not None:
-        updates["dkim_private_key"] = rel(settings.dkim_private_key)
+    for optional in ("templates", "archive", "dkim_private_key"):
+        if getattr(settings, optional) is not None:
+            updates[optional] = rel(getattr(settings, optional))
     updates["sources"] = [
         s.model_copy(update={"path": rel(s.path)}) if s.path is not None else s
         for s in settings.sources

@@ -101,6 +101,16 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX suppressions_pending ON suppressions(email) WHERE applied_at IS NULL;
     """,
+    # 5 (design, #5): section-preference variants, frozen like the edition itself
+    """
+    CREATE TABLE edition_variants (
+        edition_id INTEGER NOT NULL REFERENCES editions(id),
+        key TEXT NOT NULL,
+        rendered TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        PRIMARY KEY (edition_id, key)
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -316,6 +326,24 @@ class Store:
             edition = _edition(row)
             result.append((edition, self.delivery_counts(edition.id)))
         return result
+
+    # --- section variants (design, #5) ---
+    def variants(self, edition_id: int) -> dict[str, str]:
+        """The frozen variants of an edition: key → RenderedEdition JSON."""
+        rows = self.db.execute(
+            "SELECT key, rendered FROM edition_variants WHERE edition_id = ?", (edition_id,)
+        )
+        return dict(rows.fetchall())
+
+    def freeze_variants(self, edition_id: int, variants: dict[str, tuple[str, str]]) -> None:
+        """Record variants (key → (rendered JSON, fingerprint)); one already frozen is kept,
+        so a resumed send sends the bytes the first run sent."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO edition_variants (edition_id, key, rendered, fingerprint)"
+                " VALUES (?, ?, ?, ?)",
+                [(edition_id, key, r, f) for key, (r, f) in variants.items()],
+            )
 
     # --- the delivery ledger ---
     def delivery_counts(self, edition_id: int) -> dict[str, int]:

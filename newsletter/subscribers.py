@@ -123,6 +123,20 @@ def subscriber_columns(path: Path) -> list[str]:
         return _columns(header)
 
 
+def column_values(path: Path, column: str) -> set[str]:
+    """The distinct values of one column (empty set when there is no such column); a
+    cheap pass over the file, without validating rows.
+
+    Raises:
+        InputError: as ``read_subscribers``.
+    """
+    with _open_csv(path) as (reader, columns):
+        if column not in columns:
+            return set()
+        index = columns.index(column)
+        return {clean_field(row[index]) for row in reader if len(row) > index}
+
+
 def read_subscribers(path: Path) -> Iterator[Subscriber | BadRow]:
     """Stream the CSV: yield a Subscriber per usable row, a BadRow per unusable one.
 
