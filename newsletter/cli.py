@@ -12,14 +12,13 @@ import webbrowser
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from . import cli_lists, sourcescmd
+from . import cli_lists
 from .errors import ExitCode, NewsletterError
-from .pipeline import run_collect, run_send
-from .preview import run_preview
-from .publishing import run_archive, screenshot_preview
-from .report import ProgressView, setup_logging, summary_json, summary_line
+from .report import setup_logging
 from .settings import Settings, load_settings
-from .status import export_outcomes, status_table
+
+# Each command imports what it needs when it runs: a send never loads the HTTP, feed,
+# browser or web stacks (memory: the delivery issue's budget is 80 MB for 1M subscribers).
 
 
 def _day(text: str) -> date:
@@ -99,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings, _ = load_settings(args.config)
         if args.command == "sources":
+            from . import sourcescmd
+
             return sourcescmd.run(args, settings)
         return _dispatch(args, settings, now)
     except NewsletterError as exc:
@@ -113,6 +114,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
     if args.command == "send":
         return _send(args, settings, now)
     if args.command == "preview":
+        from .preview import run_preview
+
         files = run_preview(settings, now, args.out or settings.previews, args.date)
         if files is None:
             print("no new articles: nothing to preview")
@@ -122,16 +125,22 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
         print(files.html)
         return _preview_extras(args, files.html)
     if args.command == "archive":
+        from .publishing import run_archive
+
         result = run_archive(settings)
         print(f"web archive rebuilt in {_short(result.folder)}/: {result.editions} editions")
         return 0
     if args.command == "collect":
+        from .pipeline import run_collect
+
         articles = run_collect(settings, now)
         for a in articles:
             print(f"  [{a.section}] {a.title}  ({a.id})")
         print(f"{len(articles)} new article{'s' * (len(articles) != 1)} stored")
         return 0
     if args.command == "status":
+        from .status import export_outcomes, status_table
+
         if args.export:
             rows = export_outcomes(settings, args.date, args.export)
             print(f"{rows} recipients written to {args.export}")
@@ -145,6 +154,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
 
 
 def _send(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    from .pipeline import run_send
+    from .report import ProgressView, summary_json, summary_line
+
     json_logs = args.log_format == "json"
     with ProgressView(json_logs) as progress:
         summary = run_send(
@@ -162,6 +174,8 @@ def _send(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
 def _preview_extras(args: argparse.Namespace, html: Path) -> int:
     """``preview --screenshot`` and ``--open`` (design, #5)."""
     if args.screenshot:
+        from .publishing import screenshot_preview
+
         for shot in screenshot_preview(html):
             print(shot)
     if args.open and not webbrowser.open(html.resolve().as_uri()):

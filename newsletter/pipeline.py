@@ -18,7 +18,6 @@ from datetime import date, datetime
 from email.utils import parseaddr
 from pathlib import Path
 
-from . import collection
 from .compose import compose
 from .delivery import MaildirTransport, Policy, SendLoop, SmtpTarget, SmtpTransport, Transport
 from .dkimkeys import dkim_signer
@@ -31,7 +30,7 @@ from .personalize import MailContext, MessageTemplate, format_address
 from .render import ListInfo, RenderedEdition, render_edition
 from .sender import Progress, Sender, count_rows
 from .settings import Settings
-from .sources import load_templates
+from .sources import collect_sources, load_templates
 from .store import Store, StoredEdition
 from .subscribers import subscriber_columns
 from .throttle import RateLimiter, parse_limits
@@ -52,6 +51,14 @@ class EditionPlan:
 
 async def collect(settings: Settings, store: Store, now: datetime) -> list[Article]:
     """Read every source and store the articles not seen before; return those."""
+    if not any(spec.url and spec.enabled for spec in settings.sources):
+        # Folders only: no need for the feed and HTTP stack (feedparser, httpx: ~20 MB).
+        found = collect_sources(settings.sources, settings.zone)
+        for problem in found.problems:
+            _warn(problem)
+        return store.add_articles(found.articles, now)
+    from . import collection
+
     return await collection.collect(settings, store, now, _warn)
 
 
@@ -61,6 +68,8 @@ def _warn(problem: str) -> None:
 
 def preview_articles(settings: Settings, store: Store | None, now: datetime) -> list[Article]:
     """What the sources would give a send now; records nothing."""
+    from . import collection
+
     return collection.preview_articles(settings, store, now, _warn)
 
 

@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-from premailer import Premailer
 
 from .errors import EditionTooLarge, TemplateError
 from .models import Edition
@@ -302,6 +301,10 @@ def _template_line(tb: TracebackType | None) -> str | None:
 
 def inline_css(html: str) -> str:
     """Inline the ``<style>`` CSS into style attributes; ``@media`` rules stay in a block."""
+    # premailer (with cssutils and lxml) is ~25 MB: loaded only when an edition is rendered,
+    # so a resumed send never pays for it.
+    from premailer import Premailer
+
     return Premailer(
         html,
         allow_network=False,  # never fetch <link> stylesheets

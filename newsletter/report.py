@@ -14,15 +14,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from .models import RunSummary
 
@@ -69,6 +64,14 @@ class ProgressView:
 
     def __enter__(self) -> Callable[[RunSummary], None]:
         if sys.stderr.isatty() and not self.json_logs:
+            from rich.progress import (  # only on a terminal: cron never pays for it
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )  # fmt: skip
+
             self.bar = Progress(
                 TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:.0f}/s"), TimeRemainingColumn(), transient=True,

@@ -103,7 +103,7 @@ class Sender:
         return self.templates[key]
 
     def _active(self) -> Iterator[Subscriber]:
-        for row in read_subscribers(self.subscribers):
+        for row in read_subscribers(self.subscribers, self.summary.total or 0):
             if isinstance(row, BadRow):
                 log.warning("%s; skipped", row)
                 self.summary.invalid += 1
