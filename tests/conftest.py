@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,29 @@ class Project:
             timeout=timeout,
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@contextmanager
+def lock_held(project: Project) -> Iterator[None]:
+    """Hold the run lock from another process, exactly as a running send would."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from pathlib import Path; from newsletter.lock import run_lock\n"
+            "with run_lock(Path('newsletter.db.lock')):\n"
+            "    print('locked', flush=True); time.sleep(60)",
+        ],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from __future__ import annotations
 import mailbox
 import re
 import sqlite3
-import subprocess
-import sys
 
-from conftest import ACTIVE, Project
+from conftest import ACTIVE, Project, lock_held
 
 DAY = "2026-11-27"
 
@@ -164,25 +162,8 @@ def test_deferred_and_failed_recipients_are_reported_and_the_run_goes_on(
 
 
 def test_a_second_concurrent_run_exits_3_and_touches_nothing(project: Project) -> None:
-    # Hold the lock from another process, exactly as a running send would.
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; from newsletter.lock import run_lock\n"
-            "with run_lock(Path('newsletter.db.lock')):\n"
-            "    print('locked', flush=True); time.sleep(30)",
-        ],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout and holder.stdout.readline().strip() == "locked"
+    with lock_held(project):
         run = project.run("send", "--date", DAY)
-    finally:
-        holder.kill()
-        holder.wait()
 
     assert run.code == 3
     assert "another newsletter run" in run.err

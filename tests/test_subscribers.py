@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import Project
+from conftest import Project, lock_held
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.models import SubscriberStatus
@@ -141,25 +139,9 @@ def test_a_rewrite_keeps_bad_rows_the_bom_and_rows_it_does_not_touch(project: Pr
 
 
 def test_list_commands_wait_for_no_send_they_exit_3_while_one_runs(project: Project) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time; from pathlib import Path; from newsletter.lock import run_lock\n"
-            "with run_lock(Path('newsletter.db.lock')):\n"
-            "    print('locked', flush=True); time.sleep(30)",
-        ],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout and holder.stdout.readline().strip() == "locked"
+    with lock_held(project):
         add = project.run("subscribers", "add", "new@example.com")
         unsub = project.run("subscribers", "unsubscribe", "ada@example.com")
-    finally:
-        holder.kill()
-        holder.wait()
     assert add.code == 3 and "another newsletter run" in add.err
     # An unsubscribe never waits: recorded now, written into the CSV by the next run.
     assert unsub.code == 0, unsub.err
