@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from . import sourcescmd
+from . import daemoncmd, sourcescmd
 from .errors import ExitCode, NewsletterError
 from .pipeline import run_collect, run_send
 from .preview import run_preview
@@ -75,7 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="add the feeds of an OPML file to 'sources' in the config file"
     )
     opml.add_argument("opml", type=Path, help="the OPML file (a feed reader's export)")
+
+    schedule = commands.add_parser(
+        "schedule", help="print the next run times of the 'schedule' setting; start nothing"
+    )
+    schedule.add_argument("--count", type=_positive, default=5, help="how many (default 5)")
+    schedule.add_argument(
+        "--collect", action="store_true", help="the 'collect_schedule' setting's runs instead"
+    )
+    serve = commands.add_parser(
+        "serve", help="run as a daemon: send on the 'schedule' setting, serve GET /healthz"
+    )
+    serve.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (default: 'listen')")
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +132,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
             print(f"  [{a.section}] {a.title}  ({a.id})")
         print(f"{len(articles)} new article{'s' * (len(articles) != 1)} stored")
         return 0
+    if args.command == "schedule":
+        return daemoncmd.schedule_command(settings, now, args.count, args.collect)
+    if args.command == "serve":
+        clock = lambda: datetime.now(UTC)  # noqa: E731
+        return daemoncmd.serve_command(settings, args.listen, clock, args.log_format == "json")
     if args.command == "status":
         if args.export:
             rows = export_outcomes(settings, args.date, args.export)

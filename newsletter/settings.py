@@ -9,6 +9,7 @@ directory of the config file (the working directory when there is none).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .cronexpr import parse_duration, parse_schedule
 from .errors import ConfigError
 from .throttle import parse_limits
 
@@ -149,6 +151,12 @@ class Settings(BaseSettings):
     database: Path = Path("newsletter.db")
     timezone: str = "UTC"
 
+    # --- the daemon, `newsletter serve` (issue #7) ---
+    schedule: str = "0 7 * * *"  # crontab expression in `timezone`: when the edition goes out
+    collect_schedule: str | None = None  # optional, more frequent collection between sends
+    late_grace: timedelta = timedelta(hours=3)  # a run missed by less is made up at start
+    listen: str = "127.0.0.1:8080"  # HOST:PORT of the daemon's HTTP endpoints (/healthz)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -194,6 +202,25 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
+    @field_validator("schedule", "collect_schedule")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_schedule(value, ZoneInfo("UTC"))  # raises ValueError with the reason
+            return value.strip()
+        return None
+
+    @field_validator("late_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)  # raises ValueError with the accepted forms
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_listen(value)  # raises ValueError with the expected form
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
@@ -228,6 +255,10 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def listen_address(self) -> tuple[str, int]:
+        return split_listen(self.listen)
+
+    @property
     def from_email(self) -> str:
         return self.from_address.rsplit("<", 1)[-1].rstrip("> ").strip()
 
@@ -241,6 +272,18 @@ class Settings(BaseSettings):
 
 
 SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as a host and a port.
+
+    Raises:
+        ValueError: not HOST:PORT with a port from 0 to 65535.
+    """
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> tuple[Settings, Path]:
