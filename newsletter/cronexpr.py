@@ -204,6 +204,8 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return timedelta(minutes=value)
     text = str(value).strip().lower().replace(" ", "")
+    if isinstance(value, str) and re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return timedelta(minutes=float(text))  # NEWSLETTER_LATE_GRACE=90: minutes, as in TOML
     match = _DURATION.match(text)
     if isinstance(value, str) and text and match:
         parts = {k: float(v) for k, v in match.groupdict().items() if v}

@@ -55,21 +55,20 @@ class Missed:
     scheduled: datetime
     late: timedelta
     within_grace: bool
+    done: bool  # a scheduled run finished that day: nothing to make up
 
 
 def missed_run(
     trigger: WallClockTrigger, now: datetime, grace: timedelta, is_done: Callable[[date], bool]
 ) -> Missed | None:
-    """Whether a start at ``now`` must make up a run: the last fire time at or before
-    ``now``, if its day (in the trigger's zone) is not done; None when nothing is owed."""
+    """The last fire time at or before ``now`` and whether a start at ``now`` must make it
+    up (its day, in the trigger's zone, not done); None when the schedule never fired."""
     last = previous_run(trigger, now, LOOKBACK)
     if last is None:
         return None
     day = last.astimezone(trigger.zone).date()
-    if is_done(day):
-        return None
     late = now - last
-    return Missed(day, last, late, late <= grace)
+    return Missed(day, last, late, late <= grace, is_done(day))
 
 
 class Daemon:
@@ -241,7 +240,12 @@ class Daemon:
         if missed is None:
             return
         late = _minutes(missed.late)
-        if missed.within_grace:
+        if missed.done:
+            log.info(
+                "edition %s: already sent by a scheduled run (the database says so); "
+                "nothing to make up", missed.day,
+            )  # fmt: skip
+        elif missed.within_grace:
             log.info(
                 "edition %s: the run scheduled at %s was missed by %s: running it now",
                 missed.day, missed.scheduled.isoformat(), late,
