@@ -127,9 +127,8 @@ class Daemon:
             summary = await pipeline.send_edition(
                 self.settings, started, self.clock, self.stop, day
             )
-        except LockedError as exc:
-            self.report(RunRecord(str(day), started, self.clock(), "locked", error=None))
-            log.warning("edition %s: not run: %s", day, exc.message)
+        except LockedError as exc:  # not an error of the daemon: /healthz stays 200
+            self.report(RunRecord(str(day), started, self.clock(), "locked"), note=exc.message)
             return
         except NewsletterError as exc:
             self.report(RunRecord(str(day), started, self.clock(), "error", error=str(exc)))
@@ -172,15 +171,15 @@ class Daemon:
             store.set_meta(done_key(day), summary_json(summary))
 
     # --- reporting ---
-    def report(self, run: RunRecord, summary: RunSummary | None = None) -> None:
+    def report(self, run: RunRecord, summary: RunSummary | None = None, note: str = "") -> None:
         """One log line per run: the summary line (text) or the summary's fields (JSON)."""
         self.health.record(run)
         if summary is not None:
             line = summary_line(summary, *where(self.settings))
         else:
-            line = run.error or "another run holds the lock"
+            line = f"not run: {run.error or note}"
         extra = {"event": "run", "day": run.day, "outcome": run.outcome, **(run.summary or {})}
-        level = logging.ERROR if run.outcome == "error" else logging.INFO
+        level = {"error": logging.ERROR, "locked": logging.WARNING}.get(run.outcome, logging.INFO)
         log.log(level, "run %s: %s", run.day, line, extra={"fields": extra})
 
     # --- life cycle ---

@@ -59,7 +59,8 @@ def test_a_run_at_the_scheduled_time_then_never_again_that_day(project, smtp, se
 
     body = daemon.wait_health(lambda b: b["last_run"] is not None, timeout=20)
     arrived = datetime.now(UTC)
-    assert fire <= arrived < fire + timedelta(seconds=10)
+    assert fire <= datetime.fromisoformat(body["last_run"]["started"]) < arrived
+    assert arrived < fire + timedelta(seconds=10)
     assert body["last_run"]["outcome"] == "sent"
     assert body["last_run"]["summary"]["sent"] == len(ACTIVE)
     assert body["next_run"] == (fire + timedelta(days=1)).isoformat()
@@ -193,3 +194,18 @@ def test_serve_on_an_address_in_use_is_a_clear_error(project, serve) -> None:
     assert f"cannot listen on 127.0.0.1:{first.port}" in run.err
     assert "Traceback" not in run.err
     assert first.stop() == 0
+
+
+def test_collect_schedule_collects_between_sends(project, serve) -> None:
+    # sends only on 1 January (never in this test), collects every second
+    env = {"NEWSLETTER_SCHEDULE": "0 7 1 1 *", "NEWSLETTER_COLLECT_SCHEDULE": "* * * * * *"}
+    daemon = serve(env)
+
+    line = daemon.wait_for("collection: ")
+    stored = int(line.split("collection: ")[1].split()[0])
+    assert stored == len(list((project.path / "seeds").iterdir())) > 0
+    daemon.wait_for("collection: 0 new articles stored")  # the next one finds nothing new
+    body = daemon.health()[1]
+    assert body["next_collect"] is not None and body["last_run"] is None
+    assert daemon.stop() == 0
+    assert not (project.path / "outbox").exists()  # collecting sends nothing
