@@ -106,13 +106,20 @@ class Daemon:
     async def spawn(self, job: Coroutine[Any, Any, None]) -> None:
         """Run ``job`` as a task the shutdown can wait for; shielded, because APScheduler's
         shutdown cancels the coroutine it called."""
+        task = self.start_task(job)
+        if task is not None:
+            await asyncio.shield(task)
+
+    def start_task(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        """``job`` as a task kept in ``self.tasks`` (a reference: the loop keeps none)
+        until it ends; None once stopping, when no new job may start."""
         if self.stop.is_set():
             job.close()
-            return
+            return None
         task = asyncio.create_task(job)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        await asyncio.shield(task)
+        return task
 
     async def send_day(self, day: date) -> None:
         """Send ``day``'s edition unless a scheduled run already finished it; record the
@@ -139,12 +146,10 @@ class Daemon:
             return
         finally:
             self.health.running = False
+        run = RunRecord(str(day), started, self.clock(), outcome(summary), fields(summary))
         if not summary.stopped:
-            self.mark_done(day, summary)
-        self.report(
-            RunRecord(str(day), started, self.clock(), outcome(summary), fields(summary)),
-            summary,
-        )
+            self.mark_done(run)
+        self.report(run, summary)
 
     async def scheduled_collect(self) -> None:
         await self.spawn(self.collect())
@@ -163,12 +168,32 @@ class Daemon:
 
     # --- the database's word on what is done ---
     def is_done(self, day: date) -> bool:
-        with Store(self.settings.database) as store:
-            return store.meta(done_key(day)) is not None
+        return self.done_run(day) is not None
 
-    def mark_done(self, day: date, summary: RunSummary) -> None:
+    def done_run(self, day: date) -> RunRecord | None:
+        """The scheduled run recorded as having finished ``day``'s edition, if any."""
         with Store(self.settings.database) as store:
-            store.set_meta(done_key(day), summary_json(summary))
+            value = store.meta(done_key(day))
+        if value is None:
+            return None
+        record = json.loads(value)
+        return RunRecord(
+            str(day),
+            datetime.fromisoformat(record["started"]),
+            datetime.fromisoformat(record["finished"]),
+            record["outcome"],
+            record["summary"],
+        )
+
+    def mark_done(self, run: RunRecord) -> None:
+        record = {
+            "started": run.started.isoformat(),
+            "finished": run.finished.isoformat(),
+            "outcome": run.outcome,
+            "summary": run.summary,
+        }
+        with Store(self.settings.database) as store:
+            store.set_meta(f"scheduler.done.{run.day}", json.dumps(record))
 
     # --- reporting ---
     def report(self, run: RunRecord, summary: RunSummary | None = None, note: str = "") -> None:
@@ -240,6 +265,7 @@ class Daemon:
             return
         late = _minutes(missed.late)
         if missed.done:
+            self.health.last_run = self.done_run(missed.day)  # /healthz survives restarts
             log.info(
                 "edition %s: already sent by a scheduled run (the database says so); "
                 "nothing to make up", missed.day,
@@ -249,7 +275,7 @@ class Daemon:
                 "edition %s: the run scheduled at %s was missed by %s: running it now",
                 missed.day, missed.scheduled.isoformat(), late,
             )  # fmt: skip
-            asyncio.get_running_loop().create_task(self.spawn(self.send_day(missed.day)))
+            self.start_task(self.send_day(missed.day))
         else:
             log.warning(
                 "edition %s: skipped: the run scheduled at %s was missed by %s, more than "
