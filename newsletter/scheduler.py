@@ -43,8 +43,9 @@ log = logging.getLogger("newsletter")
 LOOKBACK = timedelta(days=8)  # far enough to find a weekly schedule's last run
 
 
-def done_key(day: date) -> str:
-    return f"scheduler.done.{day.isoformat()}"
+def done_key(day: date | str) -> str:
+    """The metadata key recording that a scheduled run finished ``day``'s edition."""
+    return f"scheduler.done.{day}"
 
 
 @dataclass(frozen=True)
@@ -126,30 +127,28 @@ class Daemon:
         outcome for /healthz and the log. Never raises: a failed run must not stop the
         daemon (the next scheduled run tries again)."""
         started = self.clock()
-        if self.is_done(day):
-            log.info("edition %s: already sent by a scheduled run; nothing to do", day)
-            return
-        self.health.running = True
         try:
+            if self.is_done(day):
+                log.info("edition %s: already sent by a scheduled run; nothing to do", day)
+                return
+            self.health.running = True
             summary = await pipeline.send_edition(
                 self.settings, started, self.clock, self.stop, day
             )
+            run = RunRecord(str(day), started, self.clock(), outcome(summary), fields(summary))
+            if not summary.stopped:  # stopped by a signal: a restart resumes the day
+                self.mark_done(run)
         except LockedError as exc:  # not an error of the daemon: /healthz stays 200
             self.report(RunRecord(str(day), started, self.clock(), "locked"), note=exc.message)
-            return
         except NewsletterError as exc:
             self.report(RunRecord(str(day), started, self.clock(), "error", error=str(exc)))
-            return
         except Exception as exc:  # a bug must not kill the daemon; it is logged in full
             log.exception("edition %s: the run failed", day)
             self.report(RunRecord(str(day), started, self.clock(), "error", error=repr(exc)))
-            return
+        else:
+            self.report(run, summary)
         finally:
             self.health.running = False
-        run = RunRecord(str(day), started, self.clock(), outcome(summary), fields(summary))
-        if not summary.stopped:
-            self.mark_done(run)
-        self.report(run, summary)
 
     async def scheduled_collect(self) -> None:
         await self.spawn(self.collect())
@@ -193,7 +192,7 @@ class Daemon:
             "summary": run.summary,
         }
         with Store(self.settings.database) as store:
-            store.set_meta(f"scheduler.done.{run.day}", json.dumps(record))
+            store.set_meta(done_key(run.day), json.dumps(record))
 
     # --- reporting ---
     def report(self, run: RunRecord, summary: RunSummary | None = None, note: str = "") -> None:
