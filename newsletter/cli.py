@@ -12,7 +12,7 @@ import webbrowser
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from . import cli_lists
+from . import cli_lists, daemoncmd
 from .errors import ExitCode, NewsletterError
 from .report import setup_logging
 from .settings import Settings, load_settings
@@ -87,7 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opml.add_argument("opml", type=Path, help="the OPML file (a feed reader's export)")
     cli_lists.add_parsers(commands)  # issue 6: subscribers, serve, dkim
+
+    schedule = commands.add_parser(
+        "schedule", help="print the next run times of the 'schedule' setting; start nothing"
+    )
+    schedule.add_argument("--count", type=_positive, default=5, help="how many (default 5)")
+    schedule.add_argument(
+        "--collect", action="store_true", help="the 'collect_schedule' setting's runs instead"
+    )
+    serve = commands.add_parser(
+        "serve", help="run as a daemon: send on the 'schedule' setting, serve GET /healthz"
+    )
+    serve.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (default: 'listen')")
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +156,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
             print(f"  [{a.section}] {a.title}  ({a.id})")
         print(f"{len(articles)} new article{'s' * (len(articles) != 1)} stored")
         return 0
+    if args.command == "schedule":
+        return daemoncmd.schedule_command(settings, now, args.count, args.collect)
+    if args.command == "serve":
+        clock = lambda: datetime.now(UTC)  # noqa: E731
+        return daemoncmd.serve_command(settings, args.listen, clock, args.log_format == "json")
     if args.command == "status":
         from .status import export_outcomes, status_table
 

@@ -6,10 +6,9 @@ Kept apart from cli.py (which adds these parsers and dispatches here) so each st
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from . import membership
@@ -42,9 +41,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     imp = sub.add_parser("import", help="merge an export (Mailchimp, Ghost, listmonk, ...)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--format", choices=FORMATS, help="the export's tool (default: detected)")
-
-    serve = commands.add_parser("serve", help="serve the unsubscribe endpoint")
-    serve.add_argument("--listen", metavar="HOST:PORT", help="default: the 'listen' setting")
 
     dkim = commands.add_parser("dkim", help="DKIM signing keys")
     dsub = dkim.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -144,27 +140,6 @@ def _list(settings: Settings, status: str | None, check: bool) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
-    from .web import serve
-
-    host, port = settings.listen_address
-    if args.listen:
-        host, sep, port_text = args.listen.rpartition(":")
-        if not host or not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise InputError(f"--listen {args.listen!r}: write it as HOST:PORT (127.0.0.1:8080)")
-        host, port = host.strip("[]"), int(port_text)
-    if not settings.public_url:
-        _say("public_url is not set: messages carry only the mailto: unsubscribe link")
-    print(f"serving unsubscribe links on http://{host}:{port}/unsubscribe/", flush=True)
-    try:
-        asyncio.run(serve(settings, lambda: datetime.now(UTC), host, port))
-    except OSError as exc:
-        raise InputError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", "choose another --listen"
-        ) from None
-    return 0
-
-
 def _dkim(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     selector = args.selector or settings.dkim_selector or f"nl{now:%Y%m}"
     domain = args.domain or settings.dkim_domain or settings.from_domain
@@ -180,6 +155,5 @@ def _dkim(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace, Settings, datetime], int]] = {
     "subscribers": _subscribers,
-    "serve": _serve,
     "dkim": _dkim,
 }

@@ -357,5 +357,14 @@ def send_loop(
 
 def run_collect(settings: Settings, now: datetime) -> list[Article]:
     """Collect and store new articles, under the lock; compose and send nothing."""
+    return asyncio.run(collect_locked(settings, now))
+
+
+async def collect_locked(settings: Settings, now: datetime) -> list[Article]:
+    """``run_collect`` for a running event loop (the daemon's collect schedule).
+
+    Raises:
+        LockedError: another run holds the lock; nothing was done.
+    """
     with run_lock(lock_path(settings)), Store(settings.database) as store:
-        return asyncio.run(collect(settings, store, now))
+        return await collect(settings, store, now)

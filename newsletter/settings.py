@@ -9,6 +9,7 @@ directory of the config file (the working directory when there is none).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .cronexpr import parse_duration, parse_schedule
 from .errors import ConfigError
 from .throttle import parse_limits
 
@@ -128,7 +130,6 @@ class Settings(BaseSettings):
     # --- issue 6: unsubscribes and DKIM ---
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)  # after a rotation
     previous_secret_keys_days: int = Field(default=90, ge=0)  # how long old links still work
-    listen: str = "127.0.0.1:8080"  # where `newsletter serve` listens (behind a TLS proxy)
     dkim_private_key: Path | None = None  # PEM file (RSA or Ed25519); signs every message
     dkim_selector: str | None = None
     dkim_domain: str | None = None  # default: the From address's domain
@@ -158,6 +159,13 @@ class Settings(BaseSettings):
     # --- state and time ---
     database: Path = Path("newsletter.db")
     timezone: str = "UTC"
+
+    # --- the daemon, `newsletter serve` (issue #7) ---
+    schedule: str = "0 7 * * *"  # crontab expression in `timezone`: when the edition goes out
+    collect_schedule: str | None = None  # optional, more frequent collection between sends
+    late_grace: timedelta = timedelta(hours=3)  # a run missed by less is made up at start
+    # HOST:PORT of `newsletter serve` (unsubscribe links, /healthz), behind a TLS proxy
+    listen: str = "127.0.0.1:8080"
 
     @classmethod
     def settings_customise_sources(
@@ -218,6 +226,25 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
+    @field_validator("schedule", "collect_schedule")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_schedule(value, ZoneInfo("UTC"))  # raises ValueError with the reason
+            return value.strip()
+        return None
+
+    @field_validator("late_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)  # raises ValueError with the accepted forms
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_listen(value)  # raises ValueError with the expected form
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
@@ -239,14 +266,6 @@ class Settings(BaseSettings):
         parse_limits(value)  # raises ValueError with the reason
         return value
 
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("write it as HOST:PORT, e.g. 127.0.0.1:8080")
-        return value
-
     @field_validator("from_address")
     @classmethod
     def _has_domain(cls, value: str) -> str:
@@ -260,6 +279,10 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def listen_address(self) -> tuple[str, int]:
+        return split_listen(self.listen)
+
+    @property
     def from_email(self) -> str:
         return self.from_address.rsplit("<", 1)[-1].rstrip("> ").strip()
 
@@ -271,13 +294,20 @@ class Settings(BaseSettings):
     def list_identifier(self) -> str:
         return self.list_id or f"daily.{self.from_domain}"
 
-    @property
-    def listen_address(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
-
 
 SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as a host and a port.
+
+    Raises:
+        ValueError: not HOST:PORT with a port from 0 to 65535.
+    """
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> tuple[Settings, Path]:

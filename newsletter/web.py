@@ -1,4 +1,4 @@
-"""``newsletter serve``: the unsubscribe endpoint (aiohttp), startable inside a running loop.
+"""The unsubscribe endpoint (aiohttp), mounted by ``newsletter serve`` into the daemon's app.
 
 ``/unsubscribe/<token>``:
 
@@ -9,8 +9,8 @@
   never unsubscribes anyone;
 - a forged, malformed or expired token changes nothing and says so (400).
 
-``start_web`` returns a running ``AppRunner`` on the caller's loop, so the daemon's
-scheduler (issue 7) can share the loop; ``serve`` runs it alone until SIGINT/SIGTERM.
+``make_app`` builds the application; the daemon (scheduler.Daemon) adds ``/healthz`` and
+serves it on the loop its scheduler runs on.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -67,9 +66,16 @@ def make_app(settings: Settings, clock: Clock) -> web.Application:
     app[_POOL] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unsubscribe")
     app.router.add_get("/unsubscribe/{token}", confirm_page)
     app.router.add_post("/unsubscribe/{token}", one_click)
-    app.router.add_get("/healthz", lambda _: web.Response(text="ok\n"))
     app.on_cleanup.append(_shutdown_pool)
+    app.cleanup_ctx.append(_janitor)
     return app
+
+
+async def _janitor(app: web.Application) -> AsyncIterator[None]:
+    """While serving: write unsubscribes a send kept from the CSV once the lock is free."""
+    task = asyncio.create_task(apply_pending_forever(app[_SETTINGS], app[_CLOCK]))
+    yield
+    task.cancel()
 
 
 async def _shutdown_pool(app: web.Application) -> None:
@@ -171,36 +177,9 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     )
 
 
-async def start_web(settings: Settings, clock: Clock, host: str, port: int) -> web.AppRunner:
-    """Start serving on the running loop; stop with ``await runner.cleanup()``.
-
-    Raises:
-        OSError: the address cannot be bound (in use, not ours).
-    """
-    runner = web.AppRunner(make_app(settings, clock), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
-
-
 async def apply_pending_forever(settings: Settings, clock: Clock) -> None:
     """Write unsubscribes a send kept from the CSV once the lock is free again."""
     while True:
         await asyncio.sleep(APPLY_EVERY)
         with contextlib.suppress(Exception):  # reported by the next send or unsubscribe
             await asyncio.to_thread(apply_if_free, settings, clock())
-
-
-async def serve(settings: Settings, clock: Clock, host: str, port: int) -> None:
-    """Run the endpoint until SIGINT or SIGTERM. Raises: OSError (bind)."""
-    runner = await start_web(settings, clock, host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    janitor = asyncio.create_task(apply_pending_forever(settings, clock))
-    try:
-        await stop.wait()
-    finally:
-        janitor.cancel()
-        await runner.cleanup()

@@ -27,7 +27,11 @@ from newsletter.web import token_codec
 
 DAY = "2026-11-27"
 SECRET = "s3cret-key-for-tests-0123456789abcdef"
-ENV = {"NEWSLETTER_PUBLIC_URL": "https://news.example.com", "NEWSLETTER_SECRET_KEY": SECRET}
+ENV = {
+    "NEWSLETTER_PUBLIC_URL": "https://news.example.com",
+    "NEWSLETTER_SECRET_KEY": SECRET,
+    "NEWSLETTER_SCHEDULE": "0 0 1 1 *",  # the daemon's own send stays out of these tests
+}
 
 
 @dataclass
