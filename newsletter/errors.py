@@ -32,6 +32,20 @@ class NewsletterError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Picklable whatever a subclass's __init__ takes: an error raised in a child
+        # process (prepare.py) crosses back to the parent intact, hint and fields included.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[NewsletterError], args: tuple[object, ...], state: dict[str, object]
+) -> NewsletterError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(NewsletterError):
     """The configuration (newsletter.toml, NEWSLETTER_* variables, .env) is invalid."""

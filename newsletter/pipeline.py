@@ -7,6 +7,7 @@ Time comes in as arguments (``now`` for the run, ``clock`` for ledger timestamps
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import secrets
@@ -251,7 +252,11 @@ async def send_edition(
             await collect(settings, store, now)
         summary = RunSummary(started=now, total=count_rows(settings.subscribers))
         the_day = edition_day(settings, now, day)
-        plan = _edition_to_send(settings, store, the_day, now, retry_only)
+        from .prepare import prepare_for_send  # it imports this module
+
+        plan, variants = await prepare_for_send(
+            settings, store, the_day, now, retry_only, summary.total or 0
+        )
         if plan is None or plan.stored is None:
             summary.note = (
                 f"no edition for {the_day}: nothing to retry"
@@ -261,16 +266,13 @@ async def send_edition(
             return summary
         summary.edition_key, summary.edition_number = plan.day, plan.number
         summary.in_doubt = store.in_doubt(plan.stored.id)
-        # --- design (#5): section variants frozen, the day's page on the web archive ---
-        from .publishing import prepare_variants, publish_edition
-
-        variants = prepare_variants(settings, store, plan)
-        publish_edition(settings, store, plan, _warn)
-        # --- end design ---
         template = MessageTemplate(
             plan.rendered, mail_context(settings, plan, secret_key(settings, store), now)
         )
         ledger = Ledger(store.db, journal)
+        # Everything allocated so far (modules, templates, the edition) lives for the whole
+        # run: keep the cyclic GC from rescanning it after every few thousand allocations.
+        gc.freeze()
         sender = Sender(
             store, ledger, plan.stored, template, settings.subscribers, settings.from_email,
             summary, clock, progress, retry_only, variants,
@@ -315,9 +317,15 @@ async def _deliver(
     sender.summary.stopped = loop.stop_reason or ""
 
 
-def _edition_to_send(
+def edition_to_send(
     settings: Settings, store: Store, day: date, now: datetime, retry_only: bool
 ) -> EditionPlan | None:
+    """The day's frozen edition; unless ``retry_only``, a new one composed and frozen when
+    there is none (None: no edition and no new articles).
+
+    Raises:
+        TemplateError, EditionTooLarge, InputError: nothing has been recorded.
+    """
     if retry_only:
         stored = store.edition_for(day)
         return None if stored is None else plan_from(stored)

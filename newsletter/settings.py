@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -158,6 +158,9 @@ class Settings(BaseSettings):
 
     # --- state and time ---
     database: Path = Path("newsletter.db")
+    # Render a new edition in a child process ("auto": for lists of 100,000 rows or more)
+    # so premailer's ~15 MB never stays in the sending process.
+    render_isolation: Literal["auto", "always", "never"] = "auto"
     timezone: str = "UTC"
 
     # --- the daemon, `newsletter serve` (issue #7) ---

@@ -200,3 +200,26 @@ def test_an_article_goes_into_exactly_one_edition(project: Project) -> None:
     rows = db.execute("SELECT day, article_ids FROM editions ORDER BY day").fetchall()
     assert rows[1][1] == '["seeds:900_new.md"]'
     assert "seeds:900_new.md" not in rows[0][1]
+
+
+def test_rendering_in_a_child_process_gives_the_same_mail_and_the_same_errors(
+    project: Project, smtp
+) -> None:
+    recorder, url = smtp
+    env = {"NEWSLETTER_SMTP_URL": url, "NEWSLETTER_RENDER_ISOLATION": "always"}
+    project.write("mytemplates/subject.txt.j2", "{{ edition.nmuber }}\n")
+    project.write("newsletter.toml", 'templates = "mytemplates"\n')
+
+    broken = project.run("send", "--date", DAY, env=env)
+    assert broken.code == 2
+    assert "subject.txt.j2:1:" in broken.err and "nmuber" in broken.err
+    assert "hint: fix the template" in broken.err  # the error crossed back whole
+    assert "Traceback" not in broken.err and recorder.received == []
+
+    (project.path / "newsletter.toml").unlink()
+    run = project.run("send", "--date", DAY, env=env)
+    assert run.code == 0, run.err
+    assert sorted(r.recipients[0] for r in recorder.received) == sorted(ACTIVE)
+    html = recorder.to("zoe@example.com")[0].message.get_body(("html",)).get_content()
+    assert "Hello Zoë Ñúñez" in html or "Zoë Ñúñez" in html
+    assert 'style="' in html  # inlined in the child
