@@ -12,7 +12,7 @@ import webbrowser
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from . import cli_lists, daemoncmd
+from . import cli_lists
 from .errors import ExitCode, NewsletterError
 from .report import setup_logging
 from .settings import Settings, load_settings
@@ -156,6 +156,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> in
             print(f"  [{a.section}] {a.title}  ({a.id})")
         print(f"{len(articles)} new article{'s' * (len(articles) != 1)} stored")
         return 0
+    if args.command in ("schedule", "serve"):
+        from . import daemoncmd  # APScheduler, aiohttp: only for these two
+
     if args.command == "schedule":
         return daemoncmd.schedule_command(settings, now, args.count, args.collect)
     if args.command == "serve":

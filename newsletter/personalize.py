@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from .dkimsign import DkimSigner
 from .models import Subscriber
-from .render import RenderedEdition, Slot
+from .rendered import RenderedEdition, Slot
 from .tokens import TokenCodec
 
 CRLF = b"\r\n"

@@ -28,7 +28,7 @@ from .lock import run_lock
 from .membership import apply_pending, mark_bounced
 from .models import Article, RunSummary
 from .personalize import MailContext, MessageTemplate, format_address
-from .render import ListInfo, RenderedEdition, render_edition
+from .rendered import ListInfo, RenderedEdition
 from .sender import Progress, Sender, count_rows
 from .settings import Settings
 from .sources import collect_sources, load_templates
@@ -105,6 +105,8 @@ def plan_edition(
     )
     if edition is None:
         return None
+    from .render import render_edition  # Jinja and premailer: only when rendering
+
     templates = load_templates(settings.templates)
     rendered = render_edition(edition, templates, list_info(settings), merge_fields(settings))
     return EditionPlan(day, number, tuple(a.id for a in edition.articles), rendered)

@@ -19,7 +19,6 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime
 
 from .pipeline import EditionPlan, edition_to_send, log
-from .publishing import prepare_variants, publish_edition
 from .settings import Settings
 from .store import Store
 from .variants import Variants
@@ -36,6 +35,8 @@ def prepare(
     Raises:
         TemplateError, EditionTooLarge, InputError: nothing has been sent.
     """
+    from .publishing import prepare_variants, publish_edition  # renders: Jinja, premailer
+
     plan = edition_to_send(settings, store, day, now, retry_only)
     if plan is None or plan.stored is None:
         return None, Variants(())
@@ -61,6 +62,8 @@ async def prepare_for_send(
     plan = edition_to_send(settings, store, day, now, retry_only=True)
     if plan is None or plan.stored is None:
         return None, Variants(())
+    from .publishing import prepare_variants
+
     return plan, prepare_variants(settings, store, plan)
 
 

@@ -14,18 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import archive
 from .compose import regroup
 from .errors import InputError
 from .lock import run_lock
 from .models import Edition
 from .pipeline import EditionPlan, list_info, merge_fields
-from .render import RenderedEdition, archive_page_name, fill_neutral, render_edition
+from .rendered import RenderedEdition, archive_page_name
 from .settings import Settings
 from .sources import load_templates
 from .store import Store, StoredEdition
 from .subscribers import column_values
+
+if TYPE_CHECKING:
+    from .archive import ArchivePage
 from .variants import FULL, SECTIONS_COLUMN, Variants, variant_edition, variant_key
 
 Report = Callable[[str], None]
@@ -63,6 +66,8 @@ def prepare_variants(settings: Settings, store: Store, plan: EditionPlan) -> Var
     frozen = store.variants(plan.stored.id)
     missing = sorted(k for k in wanted if k is not None and k not in frozen)
     if missing:
+        from .render import render_edition  # Jinja and premailer: only when rendering
+
         templates, info = load_templates(settings.templates), list_info(settings)
         fields = merge_fields(settings)
         new = {}
@@ -101,9 +106,12 @@ def build_archive(settings: Settings, store: Store, only: date | None = None) ->
         InputError: the folder cannot be written; TemplateError: a template fails.
     """
     assert settings.archive is not None
+    from . import archive  # Jinja and premailer: only when the archive is written
+    from .render import fill_neutral
+
     templates, info = load_templates(settings.templates), list_info(settings)
     fields = _archive_fields(settings)
-    pages: list[archive.ArchivePage] = []
+    pages: list[ArchivePage] = []
     files: dict[str, str | bytes] = {}
     for stored, _counts in store.editions():
         edition = frozen_edition(store, stored)

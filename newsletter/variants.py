@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .models import Edition, Subscriber
-from .render import RenderedEdition
+from .rendered import RenderedEdition
 
 SECTIONS_COLUMN = "sections"
 FULL = ""  # the key of the whole edition
