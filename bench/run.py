@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -185,9 +186,17 @@ def main() -> None:
         results["personalize_us"] = per
         print(f"personalize one message     : {per:8.1f} µs (target < 50)")
         if "raw" in results:
-            ratio = rate / (opts.subscribers / raw["wall"])
-            results["ratio"] = ratio
-            print(f"end to end / aiosmtplib     : {ratio:8.0%} (target ≥ 90%)")
+            raw_rate = opts.subscribers / raw["wall"]
+            ratio = rate / raw_rate
+            # The send's own rate (its summary line) leaves out start-up: collecting,
+            # rendering, and (for big lists) the child process that renders.
+            match = re.search(r"\((\d+)/s\)", e2e["stdout"])
+            send_ratio = int(match.group(1)) / raw_rate if match else ratio
+            results.update(ratio=ratio, send_ratio=send_ratio)
+            print(
+                f"end to end / aiosmtplib     : {ratio:8.0%} whole command, "
+                f"{send_ratio:.0%} send phase (target ≥ 90%)"
+            )
         out = HERE / "results"
         out.mkdir(exist_ok=True)
         (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))
