@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .models import Article
-from .store import Store, _ts
+from .store import Store, timestamp
 
 _COLUMNS = (
     "url, fetch_url, title, etag, last_modified, last_fetch, last_success, items_seen,"
@@ -70,7 +70,7 @@ class FeedLedger:
 
     def record(self, url: str, fetch: Fetch, now: datetime) -> None:
         """Record a fetch: a success resets the failure count, a failure adds one."""
-        stamp = _ts(now)
+        stamp = timestamp(now)
         with self.store.transaction() as db:
             db.execute("INSERT OR IGNORE INTO feed_sources (url) VALUES (?)", (url,))
             if fetch.ok:
@@ -117,7 +117,7 @@ class FeedLedger:
         """Store the taken articles not stored before and remember every key of taken and
         left items, in one transaction; return the articles that are new."""
         new: list[Article] = []
-        stamp = _ts(now)
+        stamp = timestamp(now)
         with self.store.transaction() as db:
             for article, keys in take:
                 if self.store.insert_article(db, article, now):

@@ -267,9 +267,9 @@ class MessageTemplate:
         return encode_header_text(subject, "Subject")
 
     def _list_unsubscribe(self, url: str, email: str) -> bytes:
+        if not self.ctx.public_url:  # the url is already the mailto: link
+            return f"List-Unsubscribe: <{url}>\r\n".encode()
         mailto = mailto_unsubscribe(self.ctx, email)
-        if not self.ctx.public_url:
-            return f"List-Unsubscribe: <{mailto}>\r\n".encode()
         # RFC 8058: the https URL plus the Post header make one-click unsubscribe.
         return (
             f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n"

@@ -274,6 +274,8 @@ async def send_edition(
         ledger = Ledger(store.db, journal)
         # Everything allocated so far (modules, templates, the edition) lives for the whole
         # run: keep the cyclic GC from rescanning it after every few thousand allocations.
+        # Unfrozen after the run: the daemon sends day after day in one process, and what a
+        # run leaves behind must become collectable again.
         gc.freeze()
         sender = Sender(
             store, ledger, plan.stored, template, settings.subscribers, settings.from_email,
@@ -283,6 +285,7 @@ async def send_edition(
             await _deliver(settings, store, sender, clock, stop)
         finally:
             ledger.close()
+            gc.unfreeze()
         summary.finished = clock()
         if sender.bounced:  # 5.1.x: recorded, and written to the CSV (we hold the lock)
             _guarded(mark_bounced, settings, store, sender.bounced, summary.finished)

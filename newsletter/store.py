@@ -33,7 +33,8 @@ class StoredEdition:
     fingerprint: str
 
 
-def _ts(moment: datetime) -> str:
+def timestamp(moment: datetime) -> str:
+    """How the database stores a moment: ISO 8601 in UTC, to the second."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
@@ -130,10 +131,10 @@ class Store:
                 a.summary,
                 a.body,
                 a.author,
-                _ts(a.published) if a.published else None,
+                timestamp(a.published) if a.published else None,
                 a.image_url,
                 a.image_alt,
-                _ts(now),
+                timestamp(now),
             ),
         )
         return bool(cur.rowcount)
@@ -205,7 +206,7 @@ class Store:
                     json.dumps(list(article_ids)),
                     rendered,
                     fingerprint,
-                    _ts(now),
+                    timestamp(now),
                 ),
             )
             edition_id = cur.lastrowid
@@ -360,7 +361,7 @@ class Suppressions:
             " ON CONFLICT(email) DO UPDATE SET applied_at = NULL, status = CASE"
             " WHEN suppressions.status = 'unsubscribed' THEN 'unsubscribed'"
             " ELSE excluded.status END",
-            (email.lower(), str(status), source, _ts(now)),
+            (email.lower(), str(status), source, timestamp(now)),
         )
         return not known
 
@@ -395,7 +396,7 @@ class Suppressions:
         self.db.execute(
             "UPDATE suppressions SET applied_at = ?"
             " WHERE email IN (SELECT value FROM json_each(?))",
-            (_ts(now), json.dumps([e.lower() for e in emails])),
+            (timestamp(now), json.dumps([e.lower() for e in emails])),
         )
 
     def known(self, email: str) -> bool:

@@ -110,6 +110,7 @@ class RateLimiter:
 
 
 def backoff(attempt: int, unit: float, cap: float, jitter: float) -> float:
-    """Exponential backoff with full jitter: ``attempt`` 1 → up to ``unit`` seconds,
-    doubling each time, capped. ``jitter`` is a number in [0, 1) from the caller."""
+    """Exponential backoff with jitter: ``attempt`` 1 waits between half and all of
+    ``unit`` seconds, doubling each time, capped. ``jitter`` is in [0, 1) from the caller
+    (half the wait is random, so reconnecting clients spread out, none retries at once)."""
     return min(cap, unit * 2 ** (attempt - 1)) * (0.5 + jitter / 2)
