@@ -1,6 +1,12 @@
 """The ceiling: aiosmtplib sending the same pre-built bytes N times over C connections.
 
-python bench/raw_aiosmtplib.py MESSAGE.eml PORT CONNECTIONS COUNT
+python bench/raw_aiosmtplib.py MESSAGE.eml PORT CONNECTIONS COUNT [sendmail|wire]
+
+sendmail: ``SMTP.sendmail(from, [to], bytes)``, the issue's baseline; aiosmtplib re-scans
+          the body every time (line endings twice, dot-stuffing).
+wire:     the bytes put into wire form once, then MAIL/RCPT/DATA through
+          ``execute_command`` and the bytes written as they are: the transaction
+          newsletter's relay.py drives, with nothing else around it.
 """
 
 from __future__ import annotations
@@ -9,21 +15,37 @@ import asyncio
 import sys
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 
-async def main(data: bytes, port: int, connections: int, count: int) -> None:
+async def main(data: bytes, port: int, connections: int, count: int, mode: str) -> None:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
         queue.put_nowait(i)
+    wire = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+    size = b"SIZE=%d" % (len(wire) - 3)
 
     async def worker() -> None:
         client = aiosmtplib.SMTP(
             hostname="127.0.0.1", port=port, start_tls=False, local_hostname="bench.example.com"
         )
         await client.connect()
+        await client.ehlo()
         while not queue.empty():
             i = queue.get_nowait()
-            await client.sendmail("news@example.com", [f"reader{i}@example.com"], data)
+            if mode == "sendmail":
+                await client.sendmail("news@example.com", [f"reader{i}@example.com"], data)
+                continue
+            replies = [
+                await client.execute_command(b"MAIL", b"FROM:<news@example.com>", size),
+                await client.execute_command(b"RCPT", b"TO:<reader%d@example.com>" % i),
+                await client.execute_command(b"DATA"),
+            ]
+            assert [r.code for r in replies] == [250, 250, 354], replies
+            assert client.protocol is not None
+            client.protocol.write(wire)
+            reply = await client.protocol.read_response(timeout=60)
+            assert reply.code == 250, reply
         await client.quit()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
@@ -32,4 +54,5 @@ async def main(data: bytes, port: int, connections: int, count: int) -> None:
 if __name__ == "__main__":
     with open(sys.argv[1], "rb") as handle:
         message = handle.read()
-    asyncio.run(main(message, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    mode = sys.argv[5] if len(sys.argv) > 5 else "sendmail"
+    asyncio.run(main(message, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), mode))

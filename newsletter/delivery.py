@@ -1,29 +1,27 @@
-"""Adapter: hand message bytes to an SMTP relay (aiosmtplib) or to a local Maildir outbox.
+"""Adapter: the send loop over connections, and the local Maildir outbox.
 
-Both transports answer every message with an ``Outcome``; they know nothing about the
-ledger. The relay's reply decides the outcome: 2xx sent, 4xx or a dropped connection
-deferred, 5xx failed (5.1.x: the address does not exist, so it is a bounce).
+Transports (this Maildir one, the SMTP relay in relay.py) answer every message with an
+``Outcome``; they know nothing about the ledger. The relay's reply decides the outcome:
+2xx sent, 4xx or a dropped connection deferred, 5xx failed (5.1.x: the address does not
+exist, so it is a bounce).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import mailbox
 import random
 import re
-import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from .errors import ConfigError, ExitCode, RelayAuthError, RelayError
+from .errors import ConfigError, ExitCode, RelayError
 from .models import DeliveryStatus, Outcome
 from .throttle import RateLimiter, backoff
 
@@ -38,6 +36,9 @@ class Job:
     recipient: str
     message_id: str
     data: bytes
+    # True when ``data`` is already in SMTP wire form (CRLF lines, no line opening with
+    # ".", a final CRLF), as personalize builds it: the relay then sends it untouched.
+    wire_ready: bool = False
 
 
 class Connection(Protocol):
@@ -88,133 +89,6 @@ class _MaildirConnection:
 
     async def close(self) -> None:
         return None
-
-
-# --- SMTP -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpTarget:
-    """The relay: where, how to secure the connection, and who to log in as."""
-
-    scheme: str  # smtp (plain), smtps (implicit TLS), smtp+starttls (STARTTLS required)
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 30.0
-    verify: bool = True
-
-    @classmethod
-    def from_url(
-        cls, url: str, username: str | None, password: str | None, **options: object
-    ) -> SmtpTarget:
-        """Read ``smtp[s|+starttls]://[user[:password]@]host[:port]``; credentials in the URL
-        win over the ones given separately."""
-        parts = urlsplit(url)
-        default_port = {"smtps": 465, "smtp+starttls": 587}.get(parts.scheme, 25)
-        return cls(
-            scheme=parts.scheme,
-            host=parts.hostname or "",
-            port=parts.port or default_port,
-            username=unquote(parts.username) if parts.username else username,
-            password=unquote(parts.password) if parts.password else password,
-            **options,  # type: ignore[arg-type]
-        )
-
-    @property
-    def implicit_tls(self) -> bool:
-        return self.scheme == "smtps"
-
-    @property
-    def starttls(self) -> bool:
-        return self.scheme == "smtp+starttls"
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-class SmtpTransport:
-    """Connections to one relay; plain, implicit TLS or required STARTTLS, as configured."""
-
-    def __init__(self, target: SmtpTarget, helo_name: str) -> None:
-        self.target = target
-        self.helo_name = helo_name  # never getfqdn(): slow, and it leaks the host's name
-        self.description = f"{target.scheme}://{target.address}"
-
-    def _client(self) -> aiosmtplib.SMTP:
-        t = self.target
-        return aiosmtplib.SMTP(
-            hostname=t.host,
-            port=t.port,
-            username=t.username,
-            password=t.password,
-            local_hostname=self.helo_name,
-            timeout=t.timeout,
-            use_tls=t.implicit_tls,
-            # Explicit: None would silently stay plaintext when STARTTLS is not offered.
-            start_tls=t.starttls,
-            tls_context=self._tls if (t.implicit_tls or t.starttls) else None,
-        )
-
-    @functools.cached_property
-    def _tls(self) -> ssl.SSLContext:
-        # Built once: loading the CA store costs ~30 ms, per connection it would add up.
-        context = ssl.create_default_context()
-        if not self.target.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
-    async def connect(self) -> Connection:
-        client = self._client()
-        where = self.target.address
-        try:
-            await client.connect()
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            raise RelayAuthError(
-                f"{where} refused authentication for user '{self.target.username}': "
-                f"{exc.code} {exc.message}",
-                "check smtp_username and smtp_password",
-            ) from None
-        except aiosmtplib.SMTPException as exc:
-            hint = "check smtp_url and that the relay is running"
-            if self.target.starttls and "STARTTLS" in str(exc).upper():
-                hint = "the relay does not offer STARTTLS; use smtps:// or a relay that does"
-            raise RelayError(f"cannot connect to {where}: {exc}", hint) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise RelayError(
-                f"cannot connect to {where}: {exc}", "check smtp_url and the relay"
-            ) from None
-        return _SmtpConnection(client)
-
-
-class _SmtpConnection:
-    def __init__(self, client: aiosmtplib.SMTP) -> None:
-        self.client = client
-
-    async def send(self, job: Job) -> Outcome:
-        """Submit one message; never raises for what the relay answers."""
-        try:
-            # sendmail with bytes: send_message() would re-serialise the message.
-            await self.client.sendmail(job.sender, [job.recipient], job.data)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0]
-            return outcome_for(refused.code, refused.message)
-        except aiosmtplib.SMTPResponseException as exc:
-            if exc.code < 400:  # a broken reply: the connection is no longer usable
-                return Outcome(DeliveryStatus.DEFERRED, exc.code, exc.message, dropped=True)
-            return outcome_for(exc.code, exc.message)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            return Outcome(DeliveryStatus.DEFERRED, None, f"connection lost: {exc}", dropped=True)
-        return Outcome(DeliveryStatus.SENT, 250, "accepted")
-
-    async def close(self) -> None:
-        try:
-            await self.client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            self.client.close()
 
 
 def outcome_for(code: int, text: str) -> Outcome:

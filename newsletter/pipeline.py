@@ -20,7 +20,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from .compose import compose
-from .delivery import MaildirTransport, Policy, SendLoop, SmtpTarget, SmtpTransport, Transport
+from .delivery import MaildirTransport, Policy, SendLoop, Transport
 from .dkimkeys import dkim_signer
 from .errors import InputError
 from .ledger import Ledger, recover
@@ -28,6 +28,7 @@ from .lock import run_lock
 from .membership import apply_pending, mark_bounced
 from .models import Article, RunSummary
 from .personalize import MailContext, MessageTemplate, format_address
+from .relay import SmtpTarget, SmtpTransport
 from .rendered import ListInfo, RenderedEdition
 from .sender import Progress, Sender, count_rows
 from .settings import Settings

@@ -85,7 +85,7 @@ class Sender:
                     log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, exc)
                     self.summary.invalid += 1
                     continue
-                yield Job(self.envelope_from, subscriber.email, msgid, data)
+                yield Job(self.envelope_from, subscriber.email, msgid, data, wire_ready=True)
 
     def template_for(self, subscriber: Subscriber) -> MessageTemplate | None:
         """The message for the subscriber's sections; None when none is in the edition."""

@@ -148,3 +148,23 @@ def test_message_id_is_stable_per_edition_and_address_and_hides_the_address() ->
     other, _ = template.build(Subscriber("joe@example.com", "Joe"), "x")
     assert first == again != other
     assert "jane" not in first
+
+
+def test_built_messages_are_in_smtp_wire_form_for_any_field_values() -> None:
+    """relay.py sends personalize's bytes after DATA untouched (Job.wire_ready): they must
+    need no line-ending fix and no dot-stuffing, whatever the subscriber's fields hold."""
+    import random
+
+    from newsletter.relay import to_wire
+    from newsletter.subscribers import clean_field
+
+    rng = random.Random(20261127)
+    alphabet = ["a", " ", ".", "..", "=", "é", "李", "\r", "\n", "\r\n", "<", '"', "\t", "x" * 80]
+    rendered = render_edition(edition(". leading dot\n" * 3), load_templates(None), INFO, ["city"])
+    template = MessageTemplate(rendered, CTX)
+    for _ in range(300):
+        name, city = ("".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(2))
+        sub = Subscriber("jane@example.com", clean_field(name), {"city": clean_field(city)})
+        _, data = template.build(sub, "Fri, 27 Nov 2026 07:00:00 +0000")
+        assert data.endswith(b"\r\n")
+        assert to_wire(data) == data, (name, city)
