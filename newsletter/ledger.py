@@ -69,22 +69,30 @@ class Ledger:
         self._rows: dict[tuple[int, str], _Row] = {}
         self._moves = 0
         self._last_flush: float | None = None
+        self._second, self._stamp = -1, ""  # the last timestamp text, reused within its second
 
     def begin(self, edition_id: int, email: str, message_id: str, now: datetime) -> None:
         """The message is about to be handed over (a later run counts it in doubt)."""
-        stamp = _ts(now)
+        stamp = self._text(now)
         os.write(self._fd, f"B\t{edition_id}\t{email}\t{message_id}\t{stamp}\n".encode())
         self._apply(edition_id, email, "pending", 1, None, None, message_id, stamp)
 
     def finish(self, edition_id: int, email: str, outcome: Outcome, now: datetime) -> None:
         """The relay answered (or the message could not be handed over)."""
-        stamp, text = _ts(now), _clean(outcome.text)
+        stamp, text = self._text(now), _clean(outcome.text)
         code = "" if outcome.code is None else str(outcome.code)
         line = f"F\t{edition_id}\t{email}\t{outcome.status.value}\t{code}\t{text}\t{stamp}\n"
         os.write(self._fd, line.encode())
         self._apply(edition_id, email, outcome.status.value, 0, outcome.code, text, None, stamp)
         if self._moves >= FLUSH_MOVES or self._due(now):
             self.flush(now)
+
+    def _text(self, now: datetime) -> str:
+        # Timestamps have whole seconds; formatting one costs more than the rest of a move.
+        second = int(now.timestamp())
+        if second != self._second:
+            self._second, self._stamp = second, _ts(now)
+        return self._stamp
 
     def _apply(
         self, edition_id: int, email: str, status: str, attempts: int, code: int | None,

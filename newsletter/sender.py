@@ -117,14 +117,17 @@ class Sender:
 
     def on_done(self, job: Job, outcome: Outcome, final: bool) -> None:
         self.ledger.finish(self.edition.id, job.recipient, outcome, self.clock())
+        s = self.summary
+        if final and outcome.status is DeliveryStatus.SENT:
+            s.sent += 1
+            if self.progress is not None:
+                self.progress(s)
+            return
         reply = f"{outcome.code or ''} {outcome.text}".strip()
         if not final:
             log.info("%s: %s; retrying", job.recipient, reply)
             return
-        s = self.summary
-        if outcome.status is DeliveryStatus.SENT:
-            s.sent += 1
-        elif outcome.status is DeliveryStatus.DEFERRED:
+        if outcome.status is DeliveryStatus.DEFERRED:
             s.deferred += 1
             log.warning("%s: deferred: %s", job.recipient, reply)
         else:

@@ -69,6 +69,8 @@ def normalise_address(raw: str) -> str:
 
 def clean_field(value: str) -> str:
     """Remove control characters (CR/LF included): no merge field can inject a header."""
+    if value.isprintable():  # no control character in it (~0.1 µs; the regex costs ~1)
+        return value.strip()
     return _CONTROL.sub(" ", value).strip()
 
 

@@ -122,13 +122,20 @@ def test_long_lines_and_leading_dots_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    "piece", ["", "a", "é" * 40, "x" * 75, "x" * 76, "=" * 30, "a b \t", "x" * 74 + "é"]
+    "piece",
+    [
+        *["", "a", "é" * 40, "x" * 75, "x" * 76, "=" * 30, "a b \t", "x" * 74 + "é"],
+        # the fast path (text quoted-printable leaves as it is), cut into lines
+        *["Reader 12", "x" * 74 + " y", "x" * 150, "x" * 151, "https://n.example/u/" + "A" * 200],
+        *["x" * 75 + ".dot", "x" * 74 + " " + "y" * 80, ".x", "x ", " x", "a=b"],
+    ],
 )
 def test_qp_pieces_join_into_valid_quoted_printable(piece: str) -> None:
     import quopri
 
     joined = qp("start ") + qp(piece) + qp(" end\n")
     assert all(len(line) <= 76 for line in joined.split(b"\r\n"))
+    assert b"\n." not in joined and not joined.startswith(b".")  # no SMTP dot-stuffing
     assert quopri.decodestring(joined.replace(b"\r\n", b"\n")).decode() == f"start {piece} end\n"
 
 

@@ -11,7 +11,7 @@ from conftest import Project, lock_held
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.models import SubscriberStatus
-from newsletter.subscribers import normalise_address, set_status
+from newsletter.subscribers import clean_field, normalise_address, set_status
 
 
 def rows(project: Project) -> list[dict[str, str]]:
@@ -181,3 +181,18 @@ def test_bounces_from_the_delivery_side_are_written_to_the_list_and_never_reimpo
         f"{project.path / 'again.csv'}:2: grace@example.org unsubscribed or bounced earlier; "
         "an import never re-subscribes anyone"
     ]
+
+
+@pytest.mark.parametrize(
+    "value, cleaned",
+    [
+        ("Jane Doe", "Jane Doe"),
+        ("  padded\t", "padded"),
+        ("Evil\r\nBcc: x@example.com", "Evil Bcc: x@example.com"),
+        ("nul\x00del\x7fesc\x1b", "nul del esc"),
+        ("Zoë\u00a0Ñúñez", "Zoë\u00a0Ñúñez"),  # printable or not, only C0/DEL are removed
+        ("line\u2028sep", "line\u2028sep"),
+    ],
+)
+def test_clean_field_removes_control_characters_only(value: str, cleaned: str) -> None:
+    assert clean_field(value) == cleaned
