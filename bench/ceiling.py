@@ -1,12 +1,15 @@
-"""The ceiling: aiosmtplib sending the same pre-built bytes N times over C connections.
+"""Ceilings: the same pre-built bytes sent N times over C connections, nothing else.
 
-python bench/raw_aiosmtplib.py MESSAGE.eml PORT CONNECTIONS COUNT [sendmail|wire]
+python bench/ceiling.py MESSAGE.eml PORT CONNECTIONS COUNT [sendmail|wire|session]
 
-sendmail: ``SMTP.sendmail(from, [to], bytes)``, the issue's baseline; aiosmtplib re-scans
-          the body every time (line endings twice, dot-stuffing).
-wire:     the bytes put into wire form once, then MAIL/RCPT/DATA through
-          ``execute_command`` and the bytes written as they are: the transaction
-          newsletter's relay.py drives, with nothing else around it.
+sendmail: aiosmtplib's ``SMTP.sendmail(from, [to], bytes)``: the delivery issue's
+          baseline. It re-scans the body every time (line endings twice, dot-stuffing).
+wire:     aiosmtplib with the bytes put into wire form once, then MAIL/RCPT/DATA through
+          ``execute_command`` and the bytes written as they are.
+session:  newsletter's own transport (relay.py + smtpsession.py: aiosmtplib opens the
+          connection, then pipelined transactions), fed the same Job over and over: the
+          ceiling for ``newsletter send``, whose own work (CSV, personalize, ledger)
+          comes on top.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ async def main(data: bytes, port: int, connections: int, count: int, mode: str) 
         queue.put_nowait(i)
     wire = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
     size = b"SIZE=%d" % (len(wire) - 3)
+
+    if mode == "session":
+        await newsletter_transport(data, port, connections, queue)
+        return
 
     async def worker() -> None:
         client = aiosmtplib.SMTP(
@@ -47,6 +54,28 @@ async def main(data: bytes, port: int, connections: int, count: int, mode: str) 
             reply = await client.protocol.read_response(timeout=60)
             assert reply.code == 250, reply
         await client.quit()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+
+
+async def newsletter_transport(
+    data: bytes, port: int, connections: int, queue: asyncio.Queue[int]
+) -> None:
+    from newsletter.delivery import Job
+    from newsletter.models import DeliveryStatus
+    from newsletter.relay import SmtpTarget, SmtpTransport, to_wire
+
+    transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), "bench.example.com")
+    wire = to_wire(data)
+
+    async def worker() -> None:
+        conn = await transport.connect()
+        while not queue.empty():
+            i = queue.get_nowait()
+            job = Job("news@example.com", f"reader{i}@example.com", "", wire, wire_ready=True)
+            outcome = await conn.send(job)
+            assert outcome.status is DeliveryStatus.SENT, outcome
+        await conn.close()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
 

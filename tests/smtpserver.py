@@ -37,6 +37,7 @@ class Recorder:
     every_rcpt: str | None = None  # one reply for every recipient, e.g. "451 4.3.0 busy"
     delay: float = 0.0  # seconds to wait before answering DATA (a slow server)
     sessions: int = 0  # EHLOs seen: one per connection
+    pipelining: bool = True  # offer PIPELINING (RFC 2920), as Postfix, Gmail and SES do
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(
@@ -45,6 +46,8 @@ class Recorder:
         session.host_name = hostname  # what the default EHLO handling does
         with self.lock:
             self.sessions += 1
+        if self.pipelining:  # aiosmtpd reads commands in order, so it copes with pipelining
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(

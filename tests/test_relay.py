@@ -1,8 +1,10 @@
-"""The SMTP transaction newsletter drives itself (relay.py), against a real aiosmtpd server.
+"""The SMTP transactions newsletter drives itself (relay.py, smtpsession.py), against a
+real aiosmtpd server that offers PIPELINING or not (each test runs both ways).
 
-relay.py sends message bytes after DATA untouched when they are already in wire form, so
-these tests check what arrives for bytes that are not (bare LF, lines opening with "."),
-the envelope for addresses that need SMTPUTF8, and the relay's SIZE limit.
+The session sends message bytes untouched when they are already in wire form, so these
+tests check what arrives for bytes that are not (bare LF, lines opening with "."), that a
+refusal at each step resets the envelope for the next message, lost connections and
+timeouts, the envelope for addresses that need SMTPUTF8, and the relay's SIZE limit.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pytest
 from conftest import Project
 from smtpserver import Recorder, start_server
 
@@ -18,22 +21,41 @@ from newsletter.models import DeliveryStatus, Outcome
 from newsletter.relay import SmtpTarget, SmtpTransport, to_wire
 
 DAY = "2026-11-27"
+DATA = b"Subject: s\r\n\r\nbody\r\n"
 
 
-def send_jobs(port: int, *jobs: Job) -> list[Outcome]:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def pipelining(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+def job(recipient: str, data: bytes = DATA) -> Job:
+    return Job("a@example.com", recipient, f"<{recipient}>", data, wire_ready=True)
+
+
+def send_jobs(port: int, *jobs: Job, timeout: float = 30) -> list[Outcome]:
+    """Send the jobs in turn on one connection (a new one after a drop)."""
+
     async def run() -> list[Outcome]:
-        transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), "test.example.com")
+        target = SmtpTarget("smtp", "127.0.0.1", port, timeout=timeout)
+        transport = SmtpTransport(target, "test.example.com")
         conn = await transport.connect()
+        outcomes = []
         try:
-            return [await conn.send(job) for job in jobs]
+            for item in jobs:
+                outcomes.append(await conn.send(item))
+                if outcomes[-1].dropped:
+                    await conn.close()
+                    conn = await transport.connect()
         finally:
             await conn.close()
+        return outcomes
 
     return asyncio.run(run())
 
 
-def test_bytes_not_in_wire_form_are_normalised_and_dot_stuffed() -> None:
-    recorder = Recorder()
+def test_bytes_not_in_wire_form_are_normalised_and_dot_stuffed(pipelining: bool) -> None:
+    recorder = Recorder(pipelining=pipelining)
     controller = start_server(recorder)
     raw = b"Subject: dots\n\n.leading dot\n..two dots\nbare CR\rend\n.\nlast line"
     try:
@@ -49,8 +71,8 @@ def test_bytes_not_in_wire_form_are_normalised_and_dot_stuffed() -> None:
     )
 
 
-def test_wire_form_bytes_go_out_unchanged_and_the_session_is_reused() -> None:
-    recorder = Recorder()
+def test_wire_form_bytes_go_out_unchanged_and_the_session_is_reused(pipelining: bool) -> None:
+    recorder = Recorder(pipelining=pipelining)
     controller = start_server(recorder)
     data = b"Subject: s\r\n\r\nline one\r\n=2Estarts with an encoded dot\r\n"
     assert to_wire(data) == data
@@ -69,22 +91,65 @@ def test_wire_form_bytes_go_out_unchanged_and_the_session_is_reused() -> None:
     assert recorder.sessions == 1
 
 
-def test_refused_recipient_resets_the_envelope_for_the_next_message() -> None:
-    recorder = Recorder(rcpt_replies={"gone@example.com": "550 5.1.1 no such user"})
+@pytest.mark.parametrize(
+    "step, reply",
+    [
+        ("rcpt", "550 5.1.1 no such user"),
+        ("rcpt", "451 4.7.1 greylisted"),
+        ("data", "554 5.7.1 message refused"),
+        ("data", "452 4.3.1 out of storage"),
+    ],
+)
+def test_a_refusal_fails_that_message_and_the_next_goes_through_on_the_same_session(
+    pipelining: bool, step: str, reply: str
+) -> None:
+    recorder = Recorder(pipelining=pipelining)
+    getattr(recorder, f"{step}_replies")["no@example.com"] = reply
     controller = start_server(recorder)
-    data = b"Subject: s\r\n\r\nbody\r\n"
+    try:
+        outcomes = send_jobs(controller.port, job("no@example.com"), job("yes@example.com"))
+    finally:
+        controller.stop()
+
+    code, text = int(reply[:3]), reply[4:]
+    status = DeliveryStatus.FAILED if code >= 500 else DeliveryStatus.DEFERRED
+    assert outcomes[0] == Outcome(status, code, text, bounced=text.startswith("5.1.1"))
+    assert outcomes[1] == Outcome(DeliveryStatus.SENT, 250, "accepted")
+    assert [r.recipients for r in recorder.received] == [["yes@example.com"]]
+    assert recorder.sessions == 1  # the envelope was reset, not the connection
+
+
+def test_a_connection_dropped_mid_message_is_reported_and_the_next_connection_works(
+    pipelining: bool,
+) -> None:
+    recorder = Recorder(pipelining=pipelining, drop_after=1)
+    controller = start_server(recorder)
     try:
         outcomes = send_jobs(
-            controller.port,
-            Job("a@example.com", "gone@example.com", "<1@x>", data, wire_ready=True),
-            Job("a@example.com", "here@example.com", "<2@x>", data, wire_ready=True),
+            controller.port, job("one@example.com"), job("two@example.com"), job("3@example.com")
         )
     finally:
         controller.stop()
 
-    assert outcomes[0] == Outcome(DeliveryStatus.FAILED, 550, "5.1.1 no such user", bounced=True)
-    assert outcomes[1].status is DeliveryStatus.SENT
-    assert [r.recipients for r in recorder.received] == [["here@example.com"]]
+    assert outcomes[0].status is DeliveryStatus.SENT
+    assert outcomes[1].status is DeliveryStatus.DEFERRED and outcomes[1].dropped
+    assert outcomes[2].status is DeliveryStatus.SENT
+    assert recorder.counts() == {"one@example.com": 1, "3@example.com": 1}
+    assert recorder.sessions == 2
+
+
+def test_a_relay_that_does_not_answer_in_time_is_a_dropped_connection(
+    pipelining: bool,
+) -> None:
+    recorder = Recorder(pipelining=pipelining, delay=2.0)
+    controller = start_server(recorder)
+    try:
+        (outcome,) = send_jobs(controller.port, job("slow@example.com"), timeout=0.5)
+    finally:
+        controller.stop()
+
+    assert outcome.status is DeliveryStatus.DEFERRED and outcome.dropped
+    assert "timed out" in outcome.text
 
 
 def write_list(project: Project, *emails: str) -> None:
