@@ -260,9 +260,10 @@ class MessageTemplate:
             self._mime_head,
         ]
         body = [self._opening]
-        self._fill(body, self._text, values, str)
+        encoded: dict[str, bytes] = {}  # a value in both parts is usually encoded once
+        self._fill(body, self._text, values, str, encoded)
         body.append(self._between)
-        self._fill(body, self._html, values, html.escape)
+        self._fill(body, self._html, values, html.escape, encoded)
         body.append(self._closing)
         header_block = b"".join(head)
         if self._dkim is None:
@@ -291,12 +292,20 @@ class MessageTemplate:
 
     @staticmethod
     def _fill(
-        out: list[bytes], body: _Body, values: Mapping[str, str], escape: Callable[[str], str]
+        out: list[bytes],
+        body: _Body,
+        values: Mapping[str, str],
+        escape: Callable[[str], str],
+        encoded: dict[str, bytes],
     ) -> None:
         static = body.static
         out.append(static[0])
         for i, slot in enumerate(body.slots, start=1):
-            out.append(qp(escape(_value(slot, values))))
+            text = escape(_value(slot, values))
+            piece = encoded.get(text)
+            if piece is None:
+                piece = encoded[text] = qp(text)
+            out.append(piece)
             out.append(static[i])
 
 
