@@ -61,8 +61,7 @@ async def main(data: bytes, port: int, connections: int, count: int, mode: str) 
 async def newsletter_transport(
     data: bytes, port: int, connections: int, queue: asyncio.Queue[int]
 ) -> None:
-    from newsletter.delivery import Job
-    from newsletter.models import DeliveryStatus
+    from newsletter.models import DeliveryStatus, Job
     from newsletter.relay import SmtpTarget, SmtpTransport, to_wire
 
     transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), "bench.example.com")

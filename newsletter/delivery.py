@@ -1,9 +1,7 @@
 """Adapter: the send loop over connections, and the local Maildir outbox.
 
-Transports (this Maildir one, the SMTP relay in relay.py) answer every message with an
-``Outcome``; they know nothing about the ledger. The relay's reply decides the outcome:
-2xx sent, 4xx or a dropped connection deferred, 5xx failed (5.1.x: the address does not
-exist, so it is a bounce).
+Transports (this Maildir one, the SMTP relay in relay.py, which pipeline hands in) answer
+every message with an ``Outcome``; they know nothing about the ledger.
 """
 
 from __future__ import annotations
@@ -12,33 +10,15 @@ import asyncio
 import contextlib
 import mailbox
 import random
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import aiosmtplib
-
 from .errors import ConfigError, ExitCode, RelayError
-from .models import DeliveryStatus, Outcome
+from .models import DeliveryStatus, Job, Outcome
 from .throttle import RateLimiter, backoff
-
-_BOUNCE = re.compile(r"^5\.1\.\d+\b")
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One message to submit: envelope and bytes."""
-
-    sender: str
-    recipient: str
-    message_id: str
-    data: bytes
-    # True when ``data`` is already in SMTP wire form (CRLF lines, no line opening with
-    # ".", a final CRLF), as personalize builds it: the relay then sends it untouched.
-    wire_ready: bool = False
 
 
 class Connection(Protocol):
@@ -89,15 +69,6 @@ class _MaildirConnection:
 
     async def close(self) -> None:
         return None
-
-
-def outcome_for(code: int, text: str) -> Outcome:
-    """Classify an SMTP reply: 4xx deferred, 5xx failed (5.1.x bounced)."""
-    if code >= 500:
-        return Outcome(DeliveryStatus.FAILED, code, text, bounced=bool(_BOUNCE.match(text)))
-    if code >= 400:
-        return Outcome(DeliveryStatus.DEFERRED, code, text, dropped=code == 421)
-    return Outcome(DeliveryStatus.SENT, code, text)
 
 
 # --- the send loop over several connections -----------------------------------------
@@ -267,5 +238,5 @@ class SendLoop:
 
 
 async def _close_quietly(conn: Connection) -> None:
-    with contextlib.suppress(TimeoutError, OSError, aiosmtplib.SMTPException):
+    with contextlib.suppress(TimeoutError, OSError):  # close() itself never raises
         await asyncio.wait_for(conn.close(), timeout=5)

@@ -92,6 +92,19 @@ class DeliveryStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """One message to submit: envelope and bytes."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+    # True when ``data`` is already in SMTP wire form (CRLF lines, no line opening with
+    # ".", a final CRLF), as personalize builds it: the relay then sends it untouched.
+    wire_ready: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one message: the ledger's next state and the relay's reply."""
 

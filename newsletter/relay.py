@@ -19,13 +19,23 @@ import aiosmtplib
 from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
-from .delivery import Connection, Job, outcome_for
 from .errors import RelayAuthError, RelayError
-from .models import DeliveryStatus, Outcome
+from .models import DeliveryStatus, Job, Outcome
 from .smtpsession import Session, SessionLost
 
+_BOUNCE = re.compile(r"^5\.1\.\d+\b")
 # A dot-atom address (what subscribers.normalise_address lets through) needs no quoting.
 _ATOM_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+def outcome_for(code: int, text: str) -> Outcome:
+    """Classify an SMTP reply: 2xx sent, 4xx deferred (421: the relay is closing the
+    connection), 5xx failed (5.1.x: the address does not exist, so it is a bounce)."""
+    if code >= 500:
+        return Outcome(DeliveryStatus.FAILED, code, text, bounced=bool(_BOUNCE.match(text)))
+    if code >= 400:
+        return Outcome(DeliveryStatus.DEFERRED, code, text, dropped=code == 421)
+    return Outcome(DeliveryStatus.SENT, code, text)
 
 
 def to_wire(data: bytes) -> bytes:
@@ -119,7 +129,7 @@ class SmtpTransport:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    async def connect(self) -> Connection:
+    async def connect(self) -> _SmtpConnection:
         client = self._client()
         where = self.target.address
         try:

@@ -14,9 +14,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from .delivery import Job
 from .ledger import Ledger
-from .models import DeliveryStatus, Outcome, RunSummary, Subscriber, SubscriberStatus
+from .models import DeliveryStatus, Job, Outcome, RunSummary, Subscriber, SubscriberStatus
 from .personalize import MessageTemplate
 from .store import Store, StoredEdition, Suppressions
 from .subscribers import BadRow, read_subscribers

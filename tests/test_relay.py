@@ -16,8 +16,7 @@ import pytest
 from conftest import Project
 from smtpserver import Recorder, start_server
 
-from newsletter.delivery import Job
-from newsletter.models import DeliveryStatus, Outcome
+from newsletter.models import DeliveryStatus, Job, Outcome
 from newsletter.relay import SmtpTarget, SmtpTransport, to_wire
 
 DAY = "2026-11-27"
