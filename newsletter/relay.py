@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -47,11 +47,15 @@ def envelope_address(address: str) -> tuple[bytes, bool]:
     """``<address>`` for MAIL FROM / RCPT TO, and whether it needs SMTPUTF8.
 
     Raises:
-        ValueError: the address could inject into the SMTP command (aiosmtplib's check).
+        ValueError: the address is not one plain mailbox that can go into the command as it
+            is (it could inject a parameter or command); the message names the address.
     """
     if _ATOM_ADDRESS.fullmatch(address):
         return b"<" + address.encode() + b">", False
     quoted = quote_address(address)
+    # quote_address parses leniently ("a@x> B" gives <a@x>): mail only the address given.
+    if quoted != f"<{address}>":
+        raise ValueError(f"address {address!r} cannot be used as it is in an SMTP command")
     return quoted.encode(), not quoted.isascii()
 
 
@@ -181,35 +185,40 @@ class _SmtpConnection:
 
     async def send(self, job: Job) -> Outcome:
         """Submit one message; never raises for what the relay answers."""
-        try:
-            sender, sender_utf8 = envelope_address(job.sender)
-            recipient, recipient_utf8 = envelope_address(job.recipient)
-        except ValueError as exc:  # an address that could inject into a command
-            return Outcome(DeliveryStatus.FAILED, None, f"unusable address: {exc}")
         data = job.data if job.wire_ready else to_wire(job.data)
-        mail_from = sender
-        if self._size:
-            mail_from += b" SIZE=%d" % len(data)
-        if sender_utf8 or recipient_utf8:
-            if not self._utf8:
-                text = "non-ASCII address and the relay lacks SMTPUTF8"
-                return Outcome(DeliveryStatus.FAILED, None, text)
-            mail_from += b" SMTPUTF8"
         try:
-            reply = await self.session.transaction(mail_from, recipient, data)
-        except ValueError as exc:
-            return Outcome(DeliveryStatus.FAILED, None, f"unusable address: {exc}")
+            mail_from, rcpt_to = self._envelope(job, len(data))
+            reply = await self.session.transaction(mail_from, rcpt_to, data)
+        except ValueError as exc:  # an address that cannot go into a command
+            return Outcome(DeliveryStatus.FAILED, None, str(exc))
         except SessionLost as exc:  # a timeout or a lost connection: reconnect
             return Outcome(DeliveryStatus.DEFERRED, None, str(exc), dropped=True)
         if reply.code == 250:
             outcome = Outcome(DeliveryStatus.SENT, 250, "accepted")
-        elif reply.code < 400:  # not a refusal but a broken exchange
-            outcome = Outcome(DeliveryStatus.DEFERRED, reply.code, reply.text, dropped=True)
-        else:
+        elif reply.code >= 400:
             outcome = outcome_for(reply.code, reply.text)
-        if not self.session.usable and not outcome.dropped:
-            outcome = Outcome(outcome.status, outcome.code, outcome.text, outcome.bounced, True)
-        return outcome
+        else:  # neither accepted nor refused
+            outcome = Outcome(DeliveryStatus.DEFERRED, reply.code, reply.text)
+        if self.session.usable:
+            return outcome
+        return replace(outcome, dropped=True)
+
+    def _envelope(self, job: Job, size: int) -> tuple[bytes, bytes]:
+        """The MAIL FROM and RCPT TO arguments, with SIZE and SMTPUTF8 as needed.
+
+        Raises:
+            ValueError: an address could inject into a command, or needs SMTPUTF8 and the
+                relay does not offer it.
+        """
+        sender, sender_utf8 = envelope_address(job.sender)
+        recipient, recipient_utf8 = envelope_address(job.recipient)
+        if self._size:
+            sender += b" SIZE=%d" % size
+        if sender_utf8 or recipient_utf8:
+            if not self._utf8:
+                raise ValueError("non-ASCII address and the relay lacks SMTPUTF8")
+            sender += b" SMTPUTF8"
+        return sender, recipient
 
     async def close(self) -> None:
         await self.session.quit()

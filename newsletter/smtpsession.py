@@ -26,6 +26,8 @@ CRLF = b"\r\n"
 _END_OF_DATA = b".\r\n"
 _MAX_REPLY = 64 * 1024  # a relay sending more than this without a line end is broken
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# The replies to MAIL, RCPT and DATA that let the message go.
+_GO_AHEAD = ((250,), (250, 251), (354,))
 
 
 class Reply(NamedTuple):
@@ -110,8 +112,8 @@ class Session(asyncio.Protocol):
             self._fail("timed out waiting for the relay")
             self.transport.abort()
             raise SessionLost(self._lost) from None
-        if answer.code < 200:
-            self.usable = False  # not a reply this protocol allows here
+        if answer.code != 250 and answer.code < 400:
+            self.usable = False  # neither accepted nor refused: the exchange is out of step
         return answer
 
     async def quit(self) -> None:
@@ -129,7 +131,7 @@ class Session(asyncio.Protocol):
     async def _one_by_one(self, mail: bytes, rcpt: bytes) -> list[Reply]:
         """Without PIPELINING: each command waits for its reply; stop at a refusal."""
         replies: list[Reply] = []
-        for command, accepted in ((mail, (250,)), (rcpt, (250, 251)), (b"DATA\r\n", (354,))):
+        for command, accepted in zip((mail, rcpt, b"DATA\r\n"), _GO_AHEAD, strict=True):
             self._write(command)
             replies += await self._read(1)
             if replies[-1].code not in accepted:
@@ -184,7 +186,7 @@ class Session(asyncio.Protocol):
 
 def _refusal(replies: list[Reply]) -> Reply | None:
     """The first reply of MAIL, RCPT, DATA that is not the one that lets the message go."""
-    for reply, accepted in zip(replies, ((250,), (250, 251), (354,)), strict=False):
+    for reply, accepted in zip(replies, _GO_AHEAD, strict=False):
         if reply.code not in accepted:
             return reply
     return None

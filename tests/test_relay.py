@@ -151,6 +151,24 @@ def test_a_relay_that_does_not_answer_in_time_is_a_dropped_connection(
     assert "timed out" in outcome.text
 
 
+@pytest.mark.parametrize(
+    "recipient", ["x@example.com> NOTIFY=NEVER", "x@example.com\r\nRCPT TO:<y@example.com>"]
+)
+def test_an_address_that_could_inject_a_command_fails_and_nothing_is_sent(
+    pipelining: bool, recipient: str
+) -> None:
+    recorder = Recorder(pipelining=pipelining)
+    controller = start_server(recorder)
+    try:
+        outcomes = send_jobs(controller.port, job(recipient), job("ok@example.com"))
+    finally:
+        controller.stop()
+
+    assert outcomes[0].status is DeliveryStatus.FAILED and not outcomes[0].dropped
+    assert outcomes[1].status is DeliveryStatus.SENT
+    assert [r.recipients for r in recorder.received] == [["ok@example.com"]]
+
+
 def write_list(project: Project, *emails: str) -> None:
     rows = "".join(f"{e},Reader\n" for e in emails)
     project.write("subscribers/subscribers.csv", "email,name\n" + rows)
