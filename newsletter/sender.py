@@ -116,27 +116,28 @@ class Sender:
 
     def on_done(self, job: Job, outcome: Outcome, final: bool) -> None:
         self.ledger.finish(self.edition.id, job.recipient, outcome, self.clock())
-        s = self.summary
-        if final and outcome.status is DeliveryStatus.SENT:
-            s.sent += 1
-            if self.progress is not None:
-                self.progress(s)
-            return
-        reply = f"{outcome.code or ''} {outcome.text}".strip()
         if not final:
-            log.info("%s: %s; retrying", job.recipient, reply)
+            log.info("%s: %s; retrying", job.recipient, _reply(outcome))
             return
-        if outcome.status is DeliveryStatus.DEFERRED:
+        s = self.summary
+        if outcome.status is DeliveryStatus.SENT:
+            s.sent += 1
+        elif outcome.status is DeliveryStatus.DEFERRED:
             s.deferred += 1
-            log.warning("%s: deferred: %s", job.recipient, reply)
+            log.warning("%s: deferred: %s", job.recipient, _reply(outcome))
         else:
             s.failed += 1
             if outcome.bounced:
                 s.bounced += 1
                 self.bounced.append(job.recipient)
-            log.warning("%s: failed: %s", job.recipient, reply)
+            log.warning("%s: failed: %s", job.recipient, _reply(outcome))
         if self.progress is not None:
             self.progress(s)
+
+
+def _reply(outcome: Outcome) -> str:
+    # Built only when logged: most outcomes are a plain "250 accepted" nobody reads.
+    return f"{outcome.code or ''} {outcome.text}".strip()
 
 
 def _batches(items: Iterator[Subscriber]) -> Iterator[list[Subscriber]]:
