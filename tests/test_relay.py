@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 
 import pytest
-from conftest import Project
+from conftest import Project, Run
 from smtpserver import Recorder, start_server
 
 from newsletter.models import DeliveryStatus, Job, Outcome
@@ -169,9 +169,17 @@ def test_an_address_that_could_inject_a_command_fails_and_nothing_is_sent(
     assert [r.recipients for r in recorder.received] == [["ok@example.com"]]
 
 
-def write_list(project: Project, *emails: str) -> None:
+def send_cli(project: Project, emails: list[str], **server: object) -> tuple[Recorder, Run]:
+    """``newsletter send`` to these subscribers, through aiosmtpd started with ``server``."""
     rows = "".join(f"{e},Reader\n" for e in emails)
     project.write("subscribers/subscribers.csv", "email,name\n" + rows)
+    recorder = Recorder()
+    controller = start_server(recorder, **server)
+    url = f"smtp://127.0.0.1:{controller.port}"
+    try:
+        return recorder, project.run("send", "--date", DAY, env={"NEWSLETTER_SMTP_URL": url})
+    finally:
+        controller.stop()
 
 
 def ledger(project: Project) -> dict[str, tuple[str, int | None, str]]:
@@ -183,18 +191,8 @@ def ledger(project: Project) -> dict[str, tuple[str, int | None, str]]:
 def test_non_ascii_address_fails_clearly_when_the_relay_lacks_smtputf8(
     project: Project,
 ) -> None:
-    recorder = Recorder()
-    controller = start_server(recorder, enable_SMTPUTF8=False)
-    write_list(project, "jörg@example.com", "plain@example.com")
-    try:
-        run = project.run(
-            "send",
-            "--date",
-            DAY,
-            env={"NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{controller.port}"},
-        )
-    finally:
-        controller.stop()
+    emails = ["jörg@example.com", "plain@example.com"]
+    recorder, run = send_cli(project, emails, enable_SMTPUTF8=False)
 
     assert run.code == 1, run.err
     assert "jörg@example.com: failed: non-ASCII address and the relay lacks SMTPUTF8" in run.err
@@ -204,18 +202,8 @@ def test_non_ascii_address_fails_clearly_when_the_relay_lacks_smtputf8(
 
 
 def test_non_ascii_address_is_delivered_with_smtputf8(project: Project) -> None:
-    recorder = Recorder()
-    controller = start_server(recorder, enable_SMTPUTF8=True)
-    write_list(project, "jörg@example.com", "plain@example.com")
-    try:
-        run = project.run(
-            "send",
-            "--date",
-            DAY,
-            env={"NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{controller.port}"},
-        )
-    finally:
-        controller.stop()
+    emails = ["jörg@example.com", "plain@example.com"]
+    recorder, run = send_cli(project, emails, enable_SMTPUTF8=True)
 
     assert run.code == 0, run.err
     assert recorder.counts() == {"jörg@example.com": 1, "plain@example.com": 1}
@@ -225,18 +213,8 @@ def test_non_ascii_address_is_delivered_with_smtputf8(project: Project) -> None:
 def test_a_message_over_the_relays_size_limit_fails_with_the_relays_reply(
     project: Project,
 ) -> None:
-    recorder = Recorder()
-    controller = start_server(recorder, data_size_limit=10_000)  # the edition is larger
-    write_list(project, "a@example.com", "b@example.com")
-    try:
-        run = project.run(
-            "send",
-            "--date",
-            DAY,
-            env={"NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{controller.port}"},
-        )
-    finally:
-        controller.stop()
+    # the edition is larger than the relay's limit
+    recorder, run = send_cli(project, ["a@example.com", "b@example.com"], data_size_limit=10_000)
 
     assert run.code == 1
     assert recorder.received == []
