@@ -61,8 +61,8 @@ async def main(data: bytes, port: int, connections: int, count: int, mode: str) 
 async def newsletter_transport(
     data: bytes, port: int, connections: int, queue: asyncio.Queue[int]
 ) -> None:
+    from newsletter.delivery.relay import SmtpTarget, SmtpTransport, to_wire
     from newsletter.models import DeliveryStatus, Job
-    from newsletter.relay import SmtpTarget, SmtpTransport, to_wire
 
     transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), "bench.example.com")
     wire = to_wire(data)

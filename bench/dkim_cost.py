@@ -17,12 +17,12 @@ from pathlib import Path
 
 import dkim
 
-from newsletter.compose import compose
-from newsletter.dkimsign import SIGNED_HEADERS, DkimSigner, new_private_key
+from newsletter.collect.folders import collect_sources, load_templates
+from newsletter.edition.compose import compose
+from newsletter.edition.render import ListInfo, render_edition
+from newsletter.mail.dkim import SIGNED_HEADERS, DkimSigner, new_private_key
+from newsletter.mail.personalize import MailContext, MessageTemplate
 from newsletter.models import Subscriber
-from newsletter.personalize import MailContext, MessageTemplate
-from newsletter.render import ListInfo, render_edition
-from newsletter.sources import collect_sources, load_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = "Fri, 27 Nov 2026 07:00:00 +0000"

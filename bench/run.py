@@ -221,11 +221,11 @@ def personalize_cost(project: Path, env: dict[str, str]) -> float:
         """
         import time
         from datetime import UTC, datetime
-        from newsletter.settings import load_settings
-        from newsletter.store import Store
-        from newsletter.pipeline import plan_from, mail_context, secret_key
-        from newsletter.personalize import MessageTemplate
-        from newsletter.subscribers import read_subscribers
+        from newsletter.settings.config import load_settings
+        from newsletter.store.database import Store
+        from newsletter.job import plan_from, mail_context, secret_key
+        from newsletter.mail.personalize import MessageTemplate
+        from newsletter.subscribers.csvfile import read_subscribers
         settings, _ = load_settings()
         with Store(settings.database) as store:
             plan = plan_from(store.edition_for(datetime(2026, 11, 27).date()))

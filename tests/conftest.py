@@ -59,7 +59,7 @@ def lock_held(project: Project) -> Iterator[None]:
         [
             sys.executable,
             "-c",
-            "import time; from pathlib import Path; from newsletter.lock import run_lock\n"
+            "import time; from pathlib import Path; from newsletter.store.lock import run_lock\n"
             "with run_lock(Path('newsletter.db.lock')):\n"
             "    print('locked', flush=True); time.sleep(60)",
         ],

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Project
 
-from newsletter.browser import Browser, find_chromium
+from newsletter.edition.browser import Browser, find_chromium
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None,

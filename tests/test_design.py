@@ -10,10 +10,10 @@ from html.parser import HTMLParser
 import pytest
 from conftest import Project
 
+from newsletter.collect.folders import load_templates
+from newsletter.edition.render import ListInfo, RenderedEdition, check_size, render_edition
 from newsletter.errors import EditionTooLarge, TemplateError
 from newsletter.models import Article, Edition, Section
-from newsletter.render import ListInfo, RenderedEdition, check_size, render_edition
-from newsletter.sources import load_templates
 
 INFO = ListInfo(
     "Daily Newsletter", "1 Example Street", None, "news@example.com", contact="ed@example.com"
@@ -140,7 +140,7 @@ def test_a_missing_partial_is_a_clear_error(tmp_path) -> None:
 
 
 def test_web_edition_has_no_reader_data_and_a_generic_footer() -> None:
-    from newsletter.render import fill_neutral
+    from newsletter.edition.render import fill_neutral
 
     rendered = render_edition(edition(("W", [article(1)])), load_templates(None), INFO, web=True)
     html = fill_neutral(rendered, rendered.html, escape=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.collect.feeds import FeedSource, ParsedFeed, parse_feed, select_new
+from newsletter.collect.feedtext import LEAD_MAX_CHARS
 from newsletter.errors import ParseError
-from newsletter.feeds import FeedSource, ParsedFeed, parse_feed, select_new
-from newsletter.feedtext import LEAD_MAX_CHARS
 
 NOW = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 SOURCE = FeedSource("https://feeds.example.org/main.xml", "example.org")

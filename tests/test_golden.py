@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.archive import ArchivePage, atom_feed, render_archive_page
-from newsletter.compose import compose
+from newsletter.collect.article_file import parse_article_file
+from newsletter.collect.folders import load_templates
+from newsletter.edition.archive import ArchivePage, atom_feed, render_archive_page
+from newsletter.edition.compose import compose
+from newsletter.edition.render import ListInfo, render_edition
+from newsletter.mail.personalize import MailContext, MessageTemplate
 from newsletter.models import Article, Edition, Subscriber
-from newsletter.parsing import parse_article_file
-from newsletter.personalize import MailContext, MessageTemplate
-from newsletter.render import ListInfo, render_edition
-from newsletter.sources import load_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -8,7 +8,7 @@ import csv
 import pytest
 from conftest import Project
 
-from newsletter.imports import parse_export
+from newsletter.subscribers.imports import parse_export
 
 MAILCHIMP = (
     '\ufeff"Email Address","First Name","Last Name","Address","Phone Number","MEMBER_RATING",'

@@ -1,4 +1,4 @@
-"""Tests for newsletter.parsing: article files (scraped page text and Markdown) -> Article."""
+"""Article files (scraped page text and Markdown) -> Article (newsletter.collect.article_file)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.collect.article_file import ARTICLE_SUFFIXES, parse_article_file
 from newsletter.errors import ExitCode, InputError, ParseError
 from newsletter.models import Article
-from newsletter.parsing import ARTICLE_SUFFIXES, parse_article_file
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED = "000_1804beccbf52be47.txt"
@@ -414,7 +414,9 @@ def test_parse_error_is_an_input_error_with_the_usage_exit_code() -> None:
 def test_parsing_module_imports_nothing_that_does_io() -> None:
     """DESIGN.md: parsing is pure; no disk, network, clock or environment access."""
     tree = ast.parse(
-        (Path(__file__).resolve().parent.parent / "newsletter" / "parsing.py").read_text()
+        (
+            Path(__file__).resolve().parent.parent / "newsletter" / "collect" / "article_file.py"
+        ).read_text()
     )
     modules = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
     modules |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}

@@ -12,10 +12,10 @@ from email.utils import parseaddr
 
 import pytest
 
+from newsletter.collect.folders import load_templates
+from newsletter.edition.render import ListInfo, render_edition
+from newsletter.mail.personalize import MailContext, MessageTemplate, encoded_words, qp
 from newsletter.models import Article, Edition, Section, Subscriber
-from newsletter.personalize import MailContext, MessageTemplate, encoded_words, qp
-from newsletter.render import ListInfo, render_edition
-from newsletter.sources import load_templates
 
 CTX = MailContext(
     from_address="Daily Newsletter <news@example.com>",
@@ -162,8 +162,8 @@ def test_built_messages_are_in_smtp_wire_form_for_any_field_values() -> None:
     need no line-ending fix and no dot-stuffing, whatever the subscriber's fields hold."""
     import random
 
-    from newsletter.relay import to_wire
-    from newsletter.subscribers import clean_field
+    from newsletter.delivery.relay import to_wire
+    from newsletter.subscribers.csvfile import clean_field
 
     rng = random.Random(20261127)
     alphabet = ["a", " ", ".", "..", "=", "é", "李", "\r", "\n", "\r\n", "<", '"', "\t", "x" * 80]

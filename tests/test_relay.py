@@ -16,8 +16,8 @@ import pytest
 from conftest import Project, Run
 from smtpserver import Recorder, start_server
 
+from newsletter.delivery.relay import SmtpTarget, SmtpTransport, to_wire
 from newsletter.models import DeliveryStatus, Job, Outcome
-from newsletter.relay import SmtpTarget, SmtpTransport, to_wire
 
 DAY = "2026-11-27"
 DATA = b"Subject: s\r\n\r\nbody\r\n"

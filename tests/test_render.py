@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
+from newsletter.collect.folders import load_templates
+from newsletter.edition.render import ListInfo, render_edition
 from newsletter.errors import EditionTooLarge, TemplateError
 from newsletter.models import Article, Edition, Section
-from newsletter.render import ListInfo, render_edition
-from newsletter.sources import load_templates
 
 INFO = ListInfo("Daily Newsletter", "1 Example Street", None, "news@example.com")
 
@@ -61,8 +61,8 @@ def test_a_csv_column_is_a_merge_field_and_default_gives_a_fallback(tmp_path) ->
     import email
     import email.policy
 
+    from newsletter.mail.personalize import MailContext, MessageTemplate
     from newsletter.models import Subscriber
-    from newsletter.personalize import MailContext, MessageTemplate
 
     rendered = render_edition(edition(), load_templates(tmp_path), INFO, ["city"])
     ctx = MailContext(

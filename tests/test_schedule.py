@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import Project
 
-from newsletter.cronexpr import next_runs, parse_duration, parse_schedule, previous_run
-from newsletter.scheduler import missed_run
+from newsletter.daemon.scheduler import missed_run
+from newsletter.settings.cron import next_runs, parse_duration, parse_schedule, previous_run
 
 PARIS = ZoneInfo("Europe/Paris")
 

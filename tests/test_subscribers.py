@@ -11,7 +11,7 @@ from conftest import Project, lock_held
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.models import SubscriberStatus
-from newsletter.subscribers import clean_field, normalise_address, set_status
+from newsletter.subscribers.csvfile import clean_field, normalise_address, set_status
 
 
 def rows(project: Project) -> list[dict[str, str]]:
@@ -158,9 +158,9 @@ def test_bounces_from_the_delivery_side_are_written_to_the_list_and_never_reimpo
 ) -> None:
     from datetime import UTC, datetime
 
-    from newsletter.membership import apply_if_free, import_export, mark_bounced
-    from newsletter.settings import load_settings
-    from newsletter.store import Store
+    from newsletter.settings.config import load_settings
+    from newsletter.store.database import Store
+    from newsletter.subscribers.changes import apply_if_free, import_export, mark_bounced
 
     settings, _ = load_settings(
         None,

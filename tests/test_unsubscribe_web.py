@@ -20,10 +20,10 @@ import pytest
 from conftest import ACTIVE, Project
 from smtpserver import Recorder, free_port, start_server
 
-from newsletter.settings import load_settings
-from newsletter.store import Store
-from newsletter.tokens import TokenCodec
-from newsletter.web import token_codec
+from newsletter.daemon.web import token_codec
+from newsletter.settings.config import load_settings
+from newsletter.store.database import Store
+from newsletter.subscribers.tokens import TokenCodec
 
 DAY = "2026-11-27"
 SECRET = "s3cret-key-for-tests-0123456789abcdef"

@@ -6,8 +6,8 @@ import sqlite3
 
 from conftest import Project
 
+from newsletter.edition.variants import FULL, Variants, parse_choice, variant_key
 from newsletter.models import Subscriber
-from newsletter.variants import FULL, Variants, parse_choice, variant_key
 
 DAY = "2026-11-27"
 SECTIONS = ("Business", "Technology", "Sport", "World")

@@ -1,0 +1,63 @@
+"""The ``schedule`` and ``serve`` commands: thin handlers over ``scheduler`` and ``cronexpr``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+
+from ..daemon.scheduler import Daemon
+from ..errors import ConfigError
+from ..settings.config import Settings, split_listen
+from ..settings.cron import next_runs, parse_schedule
+
+log = logging.getLogger("newsletter")
+
+
+def schedule_command(settings: Settings, now: datetime, count: int, collect: bool) -> int:
+    """Print the next ``count`` run times, one per line, ISO 8601 with the UTC offset.
+
+    Raises:
+        ConfigError: ``--collect`` without a ``collect_schedule`` setting.
+    """
+    expression = settings.collect_schedule if collect else settings.schedule
+    if expression is None:
+        raise ConfigError(
+            "no collect_schedule is set: collection happens with each send",
+            "set collect_schedule (a crontab expression) in newsletter.toml",
+        )
+    trigger = parse_schedule(expression, settings.zone)
+    for moment in next_runs(trigger, now, count):
+        print(moment.isoformat())
+    return 0
+
+
+def serve_command(
+    settings: Settings, listen: str | None, clock: Callable[[], datetime], json_logs: bool
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT; return its exit code.
+
+    Raises:
+        ConfigError: ``--listen`` is not HOST:PORT, or the address cannot be bound.
+    """
+    try:
+        host, port = split_listen(listen) if listen else settings.listen_address
+    except ValueError as exc:
+        raise ConfigError(f"--listen: {exc}", "write --listen 127.0.0.1:8080") from None
+    # A daemon reports every run: the run lines are INFO (cron's `send` stays quiet).
+    logging.getLogger("newsletter").setLevel(logging.INFO)
+    from ..daemon.web import make_app  # the unsubscribe endpoint, on the daemon's loop
+
+    if not settings.public_url:
+        log.warning("public_url is not set: messages carry only the mailto: unsubscribe link")
+    print(f"serving unsubscribe links on http://{host}:{port}/unsubscribe/ and GET /healthz")
+    sys.stdout.flush()
+    try:
+        return asyncio.run(Daemon(settings, clock).run(host, port, make_app(settings, clock)))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "choose a free address with --listen or the 'listen' setting",
+        ) from None

@@ -1,0 +1,57 @@
+"""``newsletter status``: what each edition's ledger says, and the per-recipient report."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from ..errors import InputError
+from ..settings.config import Settings
+from ..store.database import Store
+
+COLUMNS = ("sent", "deferred", "failed", "pending")
+EXPORT_HEADER = (
+    "email", "status", "attempts", "last_code", "last_text", "message_id", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def status_table(settings: Settings, day: date | None) -> str:
+    """A plain table of editions, newest first, with their delivery counts."""
+    if not settings.database.exists():
+        return "no editions yet"
+    with Store(settings.database) as store:
+        editions = [(e, c) for e, c in store.editions() if day is None or e.day == day]
+    if not editions:
+        return f"no edition for {day}" if day else "no editions yet"
+    lines = [f"{'date':<10}  {'#':>4}  " + "  ".join(f"{c:>8}" for c in COLUMNS) + "  subject"]
+    for edition, counts in editions:
+        cells = "  ".join(f"{counts.get(c, 0):>8}" for c in COLUMNS)
+        lines.append(f"{edition.day}  {edition.number:>4}  {cells}  {edition.subject}")
+    return "\n".join(lines)
+
+
+def export_outcomes(settings: Settings, day: date | None, out: Path) -> int:
+    """Write one CSV row per recipient of the edition of ``day`` (default: the latest).
+
+    Raises:
+        InputError: there is no such edition, or the file cannot be written.
+    """
+    if not settings.database.exists():
+        raise InputError("no editions yet: nothing to export")
+    with Store(settings.database) as store:
+        editions = [e for e, _ in store.editions() if day is None or e.day == day]
+        if not editions:
+            raise InputError(f"no edition for {day}", "see `newsletter status`")
+        try:
+            with out.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(EXPORT_HEADER)
+                count = 0
+                for row in store.deliveries(editions[0].id):
+                    writer.writerow(row)
+                    count += 1
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write the report: {exc.strerror}") from None
+    return count

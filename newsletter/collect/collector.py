@@ -1,0 +1,227 @@
+"""The collect step of the job: every source (folders and feeds) into the store.
+
+Part of the pipeline layer (it wires adapters: ``sources`` for folders, ``fetch`` for HTTP,
+``store``/``feedstore`` for the database, around the pure ``feeds`` parser). ``collect``
+records what it learns; ``preview_articles`` computes the same selection and records
+nothing. A source that fails is reported with its URL and reason and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from ..errors import ParseError
+from ..models import Article
+from ..settings.config import Settings, SourceSpec
+from ..store.database import Store
+from ..store.feeds import FeedHealth, FeedLedger, Fetch
+from .feeds import FeedItem, FeedSource, ParsedFeed, parse_feed, select_new
+from .fetch import USER_AGENT, FeedRequest, FeedResponse, FetchLimits, fetch_all, fetch_feeds
+from .folders import collect_sources
+
+Report = Callable[[str], None]
+
+
+async def collect(settings: Settings, store: Store, now: datetime, report: Report) -> list[Article]:
+    """Store new articles from every enabled source; return them. Never raises for a
+    source's problem: each is reported and the others go on."""
+    found = collect_sources(settings.sources, settings.zone)
+    for problem in found.problems:
+        report(problem)
+    new = store.add_articles(found.articles, now)
+    ledger = FeedLedger(store)
+    health = ledger.health()
+    feeds = _due_feeds(settings, health, report)
+    requests = [_request(s, health.get(s.key)) for s in feeds]
+    responses = await fetch_all(requests, limits(settings))
+    for spec, response in zip(feeds, responses, strict=True):
+        new += _take_feed(settings, ledger, spec, response, health.get(spec.key), now, report)
+    _flag_failing(settings, ledger.health(), report)
+    return new
+
+
+def preview_articles(
+    settings: Settings, store: Store | None, now: datetime, report: Report
+) -> list[Article]:
+    """What ``collect`` would store now, recording nothing (no validators sent, so every
+    feed answers in full)."""
+    found = collect_sources(settings.sources, settings.zone)
+    for problem in found.problems:
+        report(problem)
+    ledger = FeedLedger(store) if store is not None else None
+    health = ledger.health() if ledger is not None else {}
+    feeds = _due_feeds(settings, health, report)
+    requests = [FeedRequest(s.key, _where(s, health.get(s.key))) for s in feeds]
+    articles = list(found.articles)
+    for spec, response in zip(feeds, fetch_feeds(requests, limits(settings)), strict=True):
+        parsed = _parsed(spec, response, now, report)
+        if parsed is not None:
+            items = parsed.items
+            seen = ledger.known_keys([k for i in items for k in i.keys]) if ledger else set()
+            take, _ = _select(settings, spec, items, seen, health.get(spec.key), now)
+            articles += [item.article for item in take]
+    return articles
+
+
+def limits(settings: Settings) -> FetchLimits:
+    agent = USER_AGENT if not settings.public_url else f"{USER_AGENT[:-1]}; +{settings.public_url})"
+    return FetchLimits(
+        timeout=settings.feed_timeout,
+        max_bytes=settings.feed_max_bytes,
+        concurrency=settings.feed_concurrency,
+        user_agent=agent,
+    )
+
+
+def feed_name(spec: SourceSpec) -> str:
+    """How articles of a feed name their source: the name option, else the feed's host."""
+    return spec.name or urlsplit(spec.key).hostname or spec.key
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+def _due_feeds(
+    settings: Settings, health: dict[str, FeedHealth], report: Report
+) -> list[SourceSpec]:
+    """The enabled feeds to fetch now: all but those that answered 410 Gone."""
+    due = []
+    for spec in settings.sources:
+        if not (spec.is_feed and spec.enabled):
+            continue
+        known = health.get(spec.key)
+        if known is not None and known.gone_since is not None:
+            report(
+                f"{spec.key}: gone (HTTP 410 since {known.gone_since:%Y-%m-%d}); no longer "
+                "fetched: remove it from 'sources'"
+            )
+            continue
+        due.append(spec)
+    return due
+
+
+def _where(spec: SourceSpec, known: FeedHealth | None) -> str:
+    return (known.fetch_url if known else None) or spec.key
+
+
+def _request(spec: SourceSpec, known: FeedHealth | None) -> FeedRequest:
+    if known is None:
+        return FeedRequest(spec.key, spec.key)
+    return FeedRequest(spec.key, _where(spec, known), known.etag, known.last_modified)
+
+
+def _parsed(
+    spec: SourceSpec, response: FeedResponse, now: datetime, report: Report
+) -> ParsedFeed | None:
+    """The parsed feed, or None after reporting why there is none."""
+    if response.gone:
+        report(f"{spec.key}: {response.error}; it will not be fetched again: remove it")
+        return None
+    if response.error is not None:
+        report(f"{spec.key}: {response.error}; skipped")
+        return None
+    if response.not_modified:
+        return None
+    source = FeedSource(spec.key, feed_name(spec), spec.section)
+    try:
+        return parse_feed(
+            response.body,
+            url=response.url,
+            content_type=response.content_type,
+            source=source,
+            now=now,
+        )
+    except ParseError as exc:
+        where = spec.key if exc.where == response.url else f"{spec.key} (at {exc.where})"
+        report(f"{where}: {exc.reason}; skipped")
+        return None
+
+
+def _select(
+    settings: Settings,
+    spec: SourceSpec,
+    items: tuple[FeedItem, ...],
+    seen: set[str],
+    known: FeedHealth | None,
+    now: datetime,
+) -> tuple[list[FeedItem], list[FeedItem]]:
+    return select_new(
+        items,
+        seen=seen,
+        first_run=known is None or known.first_run,
+        now=now,
+        window=timedelta(hours=settings.new_source_hours),
+        max_items=spec.max_items,
+    )
+
+
+def _take_feed(
+    settings: Settings,
+    ledger: FeedLedger,
+    spec: SourceSpec,
+    response: FeedResponse,
+    known: FeedHealth | None,
+    now: datetime,
+    report: Report,
+) -> list[Article]:
+    """Record one fetch and store its new items; return the new articles."""
+    parsed = _parsed(spec, response, now, report)
+    if parsed is None and not response.not_modified:
+        reason = response.error or "not a usable feed"
+        ledger.record(spec.key, Fetch(ok=False, error=reason, gone=response.gone), now)
+        return []
+    fetch = Fetch(
+        ok=True,
+        fetch_url=response.moved_to,
+        etag=response.etag,
+        last_modified=response.last_modified,
+    )
+    if response.moved_to:
+        report(f"{spec.key}: moved permanently to {response.moved_to}; fetched there from now on")
+    if parsed is None:  # 304 Not Modified
+        ledger.record(spec.key, fetch, now)
+        return []
+    items = parsed.items
+    seen = ledger.known_keys([k for i in items for k in i.keys])
+    take, leave = _select(settings, spec, items, seen, known, now)
+    name = feed_name(spec)
+    new = ledger.add_items(name, [(i.article, i.keys) for i in take], [i.keys for i in leave], now)
+    fresh = sum(1 for i in items if seen.isdisjoint(i.keys))
+    ledger.record(spec.key, replace(fetch, title=parsed.title, new_items=fresh), now)
+    return new
+
+
+def _flag_failing(settings: Settings, health: dict[str, FeedHealth], report: Report) -> None:
+    """Say loudly which configured feeds have failed several times in a row."""
+    for spec in settings.sources:
+        known = health.get(spec.key)
+        if known is None or known.gone_since or known.failures < settings.feed_failure_alert:
+            continue
+        since = f"{known.last_success:%Y-%m-%d %H:%M} UTC" if known.last_success else "never"
+        report(
+            f"warning: {spec.key} is failing: {known.failures} failures in a row "
+            f"(last success: {since}; last error: {known.last_error})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One line of ``newsletter sources``."""
+
+    spec: SourceSpec
+    health: FeedHealth | None
+    failing: bool
+
+
+def source_rows(settings: Settings, store: Store | None) -> list[SourceRow]:
+    """Every configured source with what the database knows of its health."""
+    health = FeedLedger(store).health() if store is not None else {}
+    rows = []
+    for spec in settings.sources:
+        known = health.get(spec.key)
+        failing = known is not None and known.failures >= settings.feed_failure_alert
+        rows.append(SourceRow(spec, known, failing))
+    return rows

@@ -1,0 +1,185 @@
+"""The unsubscribe endpoint (aiohttp), mounted by ``newsletter serve`` into the daemon's app.
+
+``/unsubscribe/<token>``:
+
+- ``POST`` with ``List-Unsubscribe=One-Click`` (RFC 8058, what Gmail and Yahoo send from
+  their "Unsubscribe" button; also what our confirmation page's button posts) unsubscribes
+  at once: 200 and a short page, no redirect, no cookie;
+- ``GET`` shows a confirmation page with that button: link scanners follow GETs, so a GET
+  never unsubscribes anyone;
+- a forged, malformed or expired token changes nothing and says so (400).
+
+``make_app`` builds the application; the daemon (scheduler.Daemon) adds ``/healthz`` and
+serves it on the loop its scheduler runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import sys
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from ..errors import NewsletterError
+from ..job import secret_key
+from ..settings.config import Settings
+from ..store.database import Store
+from ..subscribers.changes import apply_if_free, unsubscribe
+from ..subscribers.tokens import TokenCodec, key_fingerprint
+
+Clock = Callable[[], datetime]
+APPLY_EVERY = 60.0  # seconds between attempts to write pending unsubscribes into the CSV
+_SETTINGS = web.AppKey("settings", Settings)
+_CLOCK = web.AppKey("clock", Callable[[], datetime])  # type: ignore[arg-type]
+_POOL = web.AppKey("pool", ThreadPoolExecutor)
+
+
+def token_codec(settings: Settings, store: Store, now: datetime) -> TokenCodec:
+    """The codec for incoming tokens: the current key, plus each previous key until
+    ``previous_secret_keys_days`` after it was first seen listed as previous (recorded in
+    the database, so nobody has to write a date down when rotating)."""
+    previous: list[bytes] = []
+    for old in settings.previous_secret_keys:
+        raw = old.get_secret_value().encode()
+        name = f"key_retired.{key_fingerprint(raw)}"
+        retired = store.meta(name)
+        if retired is None:
+            store.set_meta(name, now.isoformat())
+            retired = now.isoformat()
+        if now - datetime.fromisoformat(retired) <= timedelta(
+            days=settings.previous_secret_keys_days
+        ):
+            previous.append(raw)
+    return TokenCodec(secret_key(settings, store), settings.list_identifier, previous)
+
+
+def make_app(settings: Settings, clock: Clock) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[_SETTINGS], app[_CLOCK] = settings, clock
+    # One worker: unsubscribes touch SQLite and maybe rewrite the CSV; one at a time, off
+    # the event loop (a rewrite of a big list takes seconds).
+    app[_POOL] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unsubscribe")
+    app.router.add_get("/unsubscribe/{token}", confirm_page)
+    app.router.add_post("/unsubscribe/{token}", one_click)
+    app.on_cleanup.append(_shutdown_pool)
+    app.cleanup_ctx.append(_janitor)
+    return app
+
+
+async def _janitor(app: web.Application) -> AsyncIterator[None]:
+    """While serving: write unsubscribes a send kept from the CSV once the lock is free."""
+    task = asyncio.create_task(apply_pending_forever(app[_SETTINGS], app[_CLOCK]))
+    yield
+    task.cancel()
+
+
+async def _shutdown_pool(app: web.Application) -> None:
+    app[_POOL].shutdown(wait=True)
+
+
+def _read(app: web.Application, token: str) -> str | None:
+    settings, now = app[_SETTINGS], app[_CLOCK]()
+    with Store(settings.database) as store:
+        return token_codec(settings, store, now).read(token)
+
+
+async def _in_pool(request: web.Request, fn: Callable[..., object], *args: object) -> object:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app[_POOL], fn, *args)
+
+
+async def confirm_page(request: web.Request) -> web.Response:
+    email = await _in_pool(request, _read, request.app, request.match_info["token"])
+    if not isinstance(email, str):
+        return _invalid()
+    name = html.escape(request.app[_SETTINGS].newsletter_name)
+    return _page(
+        f"Unsubscribe from {name}?",
+        f"<p>Stop sending {name} to <strong>{html.escape(_masked(email))}</strong>?</p>"
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form>',
+    )
+
+
+async def one_click(request: web.Request) -> web.Response:
+    form = await request.post()
+    if form.get("List-Unsubscribe") != "One-Click":
+        return _page(
+            "Nothing changed",
+            "<p>This request did not ask to unsubscribe (no <code>List-Unsubscribe=One-Click"
+            "</code>). Nothing changed.</p>",
+            400,
+        )
+    app = request.app
+    email = await _in_pool(request, _read, app, request.match_info["token"])
+    if not isinstance(email, str):
+        return _invalid()
+    await _in_pool(request, _unsubscribe, app[_SETTINGS], email, app[_CLOCK]())
+    name = html.escape(app[_SETTINGS].newsletter_name)
+    return _page(
+        "You are unsubscribed",
+        f"<p><strong>{html.escape(_masked(email))}</strong> will not receive {name} any more.</p>",
+    )
+
+
+def _unsubscribe(settings: Settings, email: str, now: datetime) -> None:
+    """Record it; a CSV that cannot be rewritten now is reported, not the subscriber's
+    problem: the unsubscribe is recorded and every send skips the address."""
+    try:
+        unsubscribe(settings, email, "one-click", now)
+    except NewsletterError as exc:
+        print(
+            f"newsletter serve: {email}: unsubscribe recorded, list not updated: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _invalid() -> web.Response:
+    return _page(
+        "This unsubscribe link is not valid",
+        "<p>The link is damaged, incomplete or not one of ours. Nothing changed. Use the "
+        "unsubscribe link of a recent message, or reply to it asking to unsubscribe.</p>",
+        400,
+    )
+
+
+def _masked(email: str) -> str:
+    """``ja…@example.com``: enough to recognise, little for whoever sees the page."""
+    local, _, domain = email.partition("@")
+    return f"{local[:2]}…@{domain}"
+
+
+_STYLE = (
+    "body{font-family:system-ui,-apple-system,sans-serif;max-width:32rem;margin:2rem auto;"
+    "padding:0 1rem;line-height:1.5;color:#222}button{font-size:1.1rem;padding:.8rem 1.6rem;"
+    "border:0;border-radius:.4rem;background:#b3261e;color:#fff;width:100%;max-width:20rem}"
+)
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="robots" content="noindex"><title>{title}</title><style>{_STYLE}</style>'
+        f"</head><body><h1>{title}</h1>{body}</body></html>"
+    )
+    return web.Response(
+        text=page,
+        status=status,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+async def apply_pending_forever(settings: Settings, clock: Clock) -> None:
+    """Write unsubscribes a send kept from the CSV once the lock is free again."""
+    while True:
+        await asyncio.sleep(APPLY_EVERY)
+        with contextlib.suppress(Exception):  # reported by the next send or unsubscribe
+            await asyncio.to_thread(apply_if_free, settings, clock())

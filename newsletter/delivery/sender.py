@@ -1,0 +1,162 @@
+"""The send's bookkeeping: who is owed the edition, and the ledger moves.
+
+``Sender.jobs`` streams the subscriber CSV in batches, asks the ledger which of each batch
+already have the edition, and personalises a message for each of the others. The ledger
+moves only in ``on_start`` (the message is about to be handed over: ``pending``, committed)
+and ``on_done`` (the relay answered) — never when a batch is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from ..edition.variants import FULL, Variants
+from ..mail.personalize import MessageTemplate
+from ..models import DeliveryStatus, Job, Outcome, RunSummary, Subscriber, SubscriberStatus
+from ..store.database import Store, StoredEdition, Suppressions
+from ..store.ledger import Ledger
+from ..subscribers.csvfile import BadRow, read_subscribers
+
+log = logging.getLogger("newsletter")
+BATCH = 500  # subscribers looked up in the ledger per query
+DONE = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value})
+RETRYABLE = frozenset({DeliveryStatus.DEFERRED.value, DeliveryStatus.PENDING.value})
+Progress = Callable[[RunSummary], None]
+
+
+class Sender:
+    """Feeds the send loop and records what the relay answered."""
+
+    def __init__(
+        self,
+        store: Store,
+        ledger: Ledger,
+        edition: StoredEdition,
+        template: MessageTemplate,
+        subscribers: Path,
+        envelope_from: str,
+        summary: RunSummary,
+        clock: Callable[[], datetime],
+        progress: Progress | None = None,
+        retry_only: bool = False,
+        variants: Variants | None = None,
+    ) -> None:
+        self.store, self.ledger, self.edition, self.template = store, ledger, edition, template
+        self.subscribers, self.envelope_from = subscribers, envelope_from
+        self.summary, self.clock, self.progress = summary, clock, progress
+        self.retry_only = retry_only
+        self.bounced: list[str] = []
+        # Section preferences: variant key -> its MessageTemplate, built on first use.
+        self.variants = variants or Variants(())
+        self.templates: dict[str, MessageTemplate] = {FULL: template}
+        self.unsubscribes = Suppressions(store)
+
+    async def jobs(self, now: datetime) -> AsyncIterator[Job]:
+        """One job per active subscriber still owed the edition, in CSV order."""
+        date_header = format_datetime(now)
+        for batch in _batches(self._active()):
+            emails = [s.email for s in batch]
+            statuses = self.store.statuses(self.edition.id, emails)
+            stopped = self.unsubscribes.pending(emails)  # unsubscribed since the CSV was written
+            for subscriber in batch:
+                if self.unsubscribes.changed():  # the endpoint recorded one during the send
+                    stopped = self.unsubscribes.pending(emails)
+                if subscriber.email.lower() in stopped:
+                    self.summary.skipped += 1
+                    continue
+                status = statuses.get(subscriber.email)
+                if status in DONE:
+                    self.summary.already_sent += 1
+                    continue
+                if self.retry_only and status not in RETRYABLE:
+                    continue
+                template = self.template_for(subscriber)
+                if template is None:
+                    self.summary.unmatched += 1
+                    continue
+                try:
+                    msgid, data = template.build(subscriber, date_header)
+                except ValueError as exc:  # a merge value the headers cannot carry
+                    log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, exc)
+                    self.summary.invalid += 1
+                    continue
+                yield Job(self.envelope_from, subscriber.email, msgid, data, wire_ready=True)
+
+    def template_for(self, subscriber: Subscriber) -> MessageTemplate | None:
+        """The message for the subscriber's sections; None when none is in the edition."""
+        key = self.variants.key_for(subscriber)
+        if key is None:
+            return None
+        if key not in self.templates:
+            if key not in self.variants.rendered:  # the CSV changed during the run
+                log.warning(
+                    "%s:%s: sections changed during the send; the next run sends it",
+                    self.subscribers, subscriber.line,
+                )  # fmt: skip
+                return None
+            self.templates[key] = MessageTemplate(self.variants.rendered[key], self.template.ctx)
+        return self.templates[key]
+
+    def _active(self) -> Iterator[Subscriber]:
+        for row in read_subscribers(self.subscribers, self.summary.total or 0):
+            if isinstance(row, BadRow):
+                log.warning("%s; skipped", row)
+                self.summary.invalid += 1
+            elif row.status is not SubscriberStatus.ACTIVE:
+                self.summary.skipped += 1
+            else:
+                yield row
+
+    def on_start(self, job: Job) -> None:
+        self.ledger.begin(self.edition.id, job.recipient, job.message_id, self.clock())
+
+    def on_done(self, job: Job, outcome: Outcome, final: bool) -> None:
+        self.ledger.finish(self.edition.id, job.recipient, outcome, self.clock())
+        if not final:
+            log.info("%s: %s; retrying", job.recipient, _reply(outcome))
+            return
+        s = self.summary
+        if outcome.status is DeliveryStatus.SENT:
+            s.sent += 1
+        elif outcome.status is DeliveryStatus.DEFERRED:
+            s.deferred += 1
+            log.warning("%s: deferred: %s", job.recipient, _reply(outcome))
+        else:
+            s.failed += 1
+            if outcome.bounced:
+                s.bounced += 1
+                self.bounced.append(job.recipient)
+            log.warning("%s: failed: %s", job.recipient, _reply(outcome))
+        if self.progress is not None:
+            self.progress(s)
+
+
+def _reply(outcome: Outcome) -> str:
+    # Built only when logged: most outcomes are a plain "250 accepted" nobody reads.
+    return f"{outcome.code or ''} {outcome.text}".strip()
+
+
+def _batches(items: Iterator[Subscriber]) -> Iterator[list[Subscriber]]:
+    batch: list[Subscriber] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def count_rows(path: Path) -> int | None:
+    """About how many subscribers the CSV holds (its lines minus the header), for the
+    progress bar's ETA; None if unreadable (read_subscribers reports that properly)."""
+    try:
+        with path.open("rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
+    return max(0, lines - 1)

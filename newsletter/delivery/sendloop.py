@@ -1,0 +1,242 @@
+"""Adapter: the send loop over connections, and the local Maildir outbox.
+
+Transports (this Maildir one, the SMTP relay in relay.py, which pipeline hands in) answer
+every message with an ``Outcome``; they know nothing about the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mailbox
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import ConfigError, ExitCode, RelayError
+from ..models import DeliveryStatus, Job, Outcome
+from .throttle import RateLimiter, backoff
+
+
+class Connection(Protocol):
+    async def send(self, job: Job) -> Outcome: ...
+    async def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    description: str
+
+    async def connect(self) -> Connection:
+        """Open one connection.
+
+        Raises:
+            RelayError: the relay is unreachable or refuses TLS or authentication.
+        """
+        ...
+
+
+# --- the local outbox -----------------------------------------------------------------
+
+
+class MaildirTransport:
+    """Writes each message as a file into a Maildir folder (the default without SMTP)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"{path}/ (Maildir)"
+
+    async def connect(self) -> Connection:
+        try:
+            box = mailbox.Maildir(self.path, create=True)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot create the outbox: {exc.strerror}") from None
+        return _MaildirConnection(box)
+
+
+class _MaildirConnection:
+    def __init__(self, box: mailbox.Maildir) -> None:
+        self.box = box
+
+    async def send(self, job: Job) -> Outcome:
+        try:
+            self.box.add(job.data)
+        except OSError as exc:
+            return Outcome(DeliveryStatus.DEFERRED, None, f"cannot write to the outbox: {exc}")
+        return Outcome(DeliveryStatus.SENT, 250, "written to the outbox")
+
+    async def close(self) -> None:
+        return None
+
+
+# --- the send loop over several connections -----------------------------------------
+
+# Replies that mean "slow down" rather than "this recipient has a problem".
+THROTTLE_CODES = frozenset({421, 450, 451, 452, 454})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How hard to push: connections, retries, pauses. From the settings."""
+
+    connections: int = 4
+    messages_per_connection: int = 1000  # then reconnect (many relays cap it)
+    max_attempts: int = 3  # per message in one run; then it is deferred to the next run
+    backoff_unit: float = 1.0  # seconds before the first retry; doubles each time
+    backoff_cap: float = 60.0
+    pause_after_failures: int = 25  # consecutive failed attempts that pause the run
+    max_rate_wait: float = 300.0  # a rate window further away than this ends the run
+
+
+class Hooks(Protocol):
+    """The ledger side of the loop (pipeline.Sender)."""
+
+    def on_start(self, job: Job) -> None:
+        """Called (and committed) right before the message is handed over."""
+
+    def on_done(self, job: Job, outcome: Outcome, final: bool) -> None:
+        """Called with every answer; ``final`` when the message is not retried in this run."""
+
+
+class Stop(Exception):
+    """Raised inside the loop to stop taking messages."""
+
+
+class SendLoop:
+    """Submits jobs over several reused connections, within rate limits, with retries.
+
+    ``clock`` is a monotonic clock and ``rng`` a random source (both passed in, so tests
+    can drive them); the asyncio loop does the waiting.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        policy: Policy,
+        limiter: RateLimiter,
+        hooks: Hooks,
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.transport, self.policy, self.limiter, self.hooks = transport, policy, limiter, hooks
+        self.clock, self.rng = clock, rng
+        self.stop_reason: str | None = None
+        self._failures = 0
+        self._accepted: deque[float] = deque(maxlen=200)  # recent send times, for the rate
+
+    def stop(self, reason: str) -> None:
+        """Take no new message; messages in flight finish and are recorded."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    async def run(self, jobs: AsyncIterator[Job]) -> None:
+        """Send every job until done or stopped.
+
+        Raises:
+            RelayError: the first connection cannot be opened; nothing was submitted.
+        """
+        first = await self.transport.connect()
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.policy.connections * 2)
+        conns: list[Connection | None] = [first] + [None] * (self.policy.connections - 1)
+        workers = [asyncio.create_task(self._worker(queue, conn)) for conn in conns]
+        try:
+            async for job in jobs:
+                if self.stop_reason is not None:
+                    break
+                await queue.put(job)
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+
+    async def _worker(self, queue: asyncio.Queue[Job | None], conn: Connection | None) -> None:
+        used = 0
+        while (job := await queue.get()) is not None:
+            if self.stop_reason is not None:
+                continue  # drain: never started, so the next run sends it
+            if conn is not None and used >= self.policy.messages_per_connection:
+                await _close_quietly(conn)
+                conn, used = None, 0
+            conn = await self._submit(job, conn)
+            used += 1
+        if conn is not None:
+            await _close_quietly(conn)
+
+    async def _submit(self, job: Job, conn: Connection | None) -> Connection | None:
+        """Try one message up to max_attempts times; return the connection still usable."""
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                conn = conn or await self.transport.connect()
+                await self._wait_for_slot()
+            except RelayError as exc:
+                if exc.exit_code != ExitCode.DELIVERY_INCOMPLETE:  # credentials: hopeless
+                    self.stop(str(exc))
+                outcome = Outcome(DeliveryStatus.DEFERRED, None, str(exc), dropped=True)
+            except Stop:
+                return conn
+            else:
+                self.hooks.on_start(job)
+                outcome = await conn.send(job)
+            if outcome.dropped and conn is not None:
+                await _close_quietly(conn)
+                conn = None
+            final = (
+                outcome.status is not DeliveryStatus.DEFERRED
+                or attempt == self.policy.max_attempts
+                or self.stop_reason is not None
+            )
+            self._account(outcome)
+            self.hooks.on_done(job, outcome, final)
+            if final:
+                break
+            await asyncio.sleep(self._backoff(attempt))
+        return conn
+
+    async def _wait_for_slot(self) -> None:
+        """Wait until every rate limit allows one more message, then take the slot.
+
+        Raises:
+            Stop: the run is stopping, or the next slot is too far away.
+        """
+        while True:
+            if self.stop_reason is not None:
+                raise Stop
+            now = self.clock()
+            wait = self.limiter.delay(now)
+            if wait <= 0:
+                self.limiter.record(now)
+                return
+            if wait > self.policy.max_rate_wait:
+                self.stop(f"rate limit reached; the next message could go in {wait:.0f} s")
+                raise Stop
+            await asyncio.sleep(min(wait, 1.0))  # wake up to notice a stop
+
+    def _account(self, outcome: Outcome) -> None:
+        if outcome.status is DeliveryStatus.SENT:
+            self._failures = 0
+            self._accepted.append(self.clock())
+            self.limiter.speed_up()
+            return
+        self._failures += 1
+        if outcome.code in THROTTLE_CODES:
+            self.limiter.slow_down(self._recent_rate())
+        if self._failures >= self.policy.pause_after_failures:
+            last = f"{outcome.code or ''} {outcome.text}".strip()
+            self.stop(f"paused after {self._failures} consecutive failures (last: {last})")
+
+    def _recent_rate(self) -> float:
+        if len(self._accepted) < 2:
+            return 0.0
+        span = self._accepted[-1] - self._accepted[0]
+        return (len(self._accepted) - 1) / span if span > 0 else 0.0
+
+    def _backoff(self, attempt: int) -> float:
+        p = self.policy
+        return backoff(attempt, p.backoff_unit, p.backoff_cap, self.rng.random())
+
+
+async def _close_quietly(conn: Connection) -> None:
+    with contextlib.suppress(TimeoutError, OSError):  # close() itself never raises
+        await asyncio.wait_for(conn.close(), timeout=5)

@@ -1,0 +1,173 @@
+"""Adapter: the web archive, a folder of static pages anyone may read.
+
+``<day>.html`` per edition (the edition's own templates rendered with ``web`` true: no
+greeting, no address, no unsubscribe token), ``index.html`` listing them newest first, and
+``feed.xml``, an Atom feed (RFC 4287) of the editions. Nothing personal can land here: the
+pages are rendered for no reader and every merge token is filled with its neutral fallback.
+Files are replaced atomically, so a web server never serves half a page.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, tzinfo
+from pathlib import Path
+
+from ..errors import InputError
+from ..models import Edition
+from .render import ListInfo, archive_page_name, fill_neutral, render_edition, render_page
+
+INDEX = "index.html"
+FEED = "feed.xml"
+INDEX_TEMPLATE = "archive_index.html.j2"
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivePage:
+    """One edition as the index and the feed list it: its articles and its subject."""
+
+    edition: Edition
+    subject: str
+
+    @property
+    def name(self) -> str:
+        return archive_page_name(self.edition.key)
+
+
+def render_archive_page(
+    edition: Edition, templates: Mapping[str, str], info: ListInfo, merge_fields: Sequence[str]
+) -> str:
+    """The HTML of an edition's archive page, rendered for no reader (neutral merge values).
+
+    Raises:
+        TemplateError: a template fails for the web edition.
+    """
+    rendered = render_edition(edition, templates, info, merge_fields, web=True)
+    return fill_neutral(rendered, rendered.html, escape=True)
+
+
+def index_html(pages: Sequence[ArchivePage], templates: Mapping[str, str], info: ListInfo) -> str:
+    """The index page: every edition, newest first.
+
+    Raises:
+        TemplateError: ``archive_index.html.j2`` fails.
+    """
+    items = [
+        {
+            "day": p.edition.key,
+            "date_text": f"{p.edition.key.day} {p.edition.key:%B %Y}",
+            "weekday": f"{p.edition.key:%A}",
+            "number": p.edition.number,
+            "subject": p.subject,
+            "href": p.name,
+            "lead": p.edition.lead.title,
+            "headlines": [a.title for a in p.edition.articles],
+            "sections": [s.name for s in p.edition.sections],
+        }
+        for p in _newest_first(pages)
+    ]
+    return render_page(templates, INDEX_TEMPLATE, {"list": info, "editions": items})
+
+
+def atom_feed(pages: Sequence[ArchivePage], info: ListInfo, domain: str, list_id: str,
+              zone: tzinfo) -> bytes:  # fmt: skip
+    """The Atom feed of the archive, newest first. Ids are ``tag:`` URIs (RFC 4151), so
+    they never change even if the archive moves; links are relative to the feed unless
+    ``archive_url`` is set."""
+    ET.register_namespace("", ATOM)
+    ordered = _newest_first(pages)
+    feed = ET.Element(
+        f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": info.language}
+    )
+    first_day = min((p.edition.key for p in pages), default=date(2000, 1, 1))
+    _text(feed, "title", info.name)
+    _text(feed, "subtitle", f"Every edition of {info.name}")
+    _text(feed, "id", f"tag:{domain},{first_day.isoformat()}:{list_id}")
+    updated = _stamp(ordered[0].edition.key, zone) if ordered else _stamp(first_day, zone)
+    _text(feed, "updated", updated)
+    base = f"{info.archive_url.rstrip('/')}/" if info.archive_url else ""
+    if base:
+        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=base + FEED)
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=base + INDEX)
+    author = ET.SubElement(feed, f"{{{ATOM}}}author")
+    _text(author, "name", info.name)
+    _text(feed, "generator", "newsletter")
+    for page in ordered:
+        _entry(feed, page, base, domain, list_id, zone)
+    ET.indent(feed)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _entry(feed: ET.Element, page: ArchivePage, base: str, domain: str, list_id: str,
+           zone: tzinfo) -> None:  # fmt: skip
+    edition = page.edition
+    entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+    _text(entry, "title", page.subject)
+    _text(entry, "id", f"tag:{domain},{edition.key.isoformat()}:{list_id}/{edition.number}")
+    _text(entry, "updated", _stamp(edition.key, zone))
+    _text(entry, "published", _stamp(edition.key, zone))
+    ET.SubElement(
+        entry, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=base + page.name
+    )
+    _text(entry, "summary", " · ".join(a.title for a in edition.articles))
+    items = "".join(
+        f"<li><a href=\"{html.escape(a.url)}\">{html.escape(a.title)}</a></li>" if a.url
+        else f"<li>{html.escape(a.title)}</li>"
+        for a in edition.articles
+    )  # fmt: skip
+    content = _text(entry, "content", f"<ul>{items}</ul>")
+    content.set("type", "html")
+
+
+def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
+    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}")
+    element.text = text
+    return element
+
+
+def _stamp(day: date, zone: tzinfo) -> str:
+    """An edition's Atom timestamp: the start of its day in the list's time zone (stable,
+    so rebuilding the archive does not make every reader see every edition as updated)."""
+    return datetime.combine(day, time(0), zone).isoformat()
+
+
+def _newest_first(pages: Sequence[ArchivePage]) -> list[ArchivePage]:
+    return sorted(pages, key=lambda p: p.edition.key, reverse=True)
+
+
+def write_archive(folder: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write the named files into ``folder`` (created if needed), each atomically.
+
+    Raises:
+        InputError: the folder or a file cannot be written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            _atomic_write(folder / name, data)
+    except OSError as exc:
+        raise InputError(
+            f"{folder}: cannot write the web archive: {exc.strerror}",
+            "check the 'archive' setting and the folder's permissions",
+        ) from None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the web server must read it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

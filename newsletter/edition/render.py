@@ -1,0 +1,289 @@
+"""Jinja + premailer: an Edition becomes inlined HTML, plain text and a subject, once.
+
+Rendering and CSS inlining happen once per edition, never per subscriber. Subscriber
+fields (``subscriber.name``, ``subscriber.<any CSV column>``, ``unsubscribe_url``) are
+rendered as opaque merge tokens (letters, digits and underscores only, so premailer's href
+rewriting and percent-encoding leave them alone); ``personalize`` swaps the tokens for
+each subscriber's values. Pure: templates arrive as a mapping of name to source text.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import secrets
+import textwrap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+
+from ..errors import EditionTooLarge, TemplateError
+from ..models import Edition
+from .rendered import ListInfo, RenderedEdition, Slot, archive_page_name
+
+__all__ = ["ListInfo", "RenderedEdition", "Slot", "archive_page_name", "render_edition"]
+
+HTML_TEMPLATE = "edition.html.j2"
+TEXT_TEMPLATE = "edition.txt.j2"
+SUBJECT_TEMPLATE = "subject.txt.j2"
+
+# Gmail clips a message whose HTML is above ~102 KB; warn well before.
+HTML_WARN_BYTES = 90 * 1024
+HTML_LIMIT_BYTES = 102 * 1024
+# Fields every subscriber has; CSV columns add more.
+BUILTIN_FIELDS = ("email", "name", "unsubscribe_url")
+
+
+class MergeField(str):
+    """A merge token as Jinja sees it: a string that remembers its field."""
+
+    __slots__ = ("field",)
+    field: str
+
+
+@dataclass
+class _Tokens:
+    """Hands out one token per (field, fallback), unique to this render."""
+
+    known: frozenset[str]
+    nonce: str = field(default_factory=lambda: secrets.token_hex(4))
+    slots: dict[str, Slot] = field(default_factory=dict)
+
+    def token(self, name: str, fallback: str = "") -> MergeField:
+        if name not in self.known:
+            raise jinja2.UndefinedError(
+                f"'{name}' is not a subscriber field (known: {', '.join(sorted(self.known))})"
+            )
+        slot = Slot(name, fallback)
+        tok = next((t for t, existing in self.slots.items() if existing == slot), None)
+        if tok is None:
+            tok = f"nlm{self.nonce}_{len(self.slots)}_"
+            self.slots[tok] = slot
+        merge = MergeField(tok)
+        merge.field = name
+        return merge
+
+    @property
+    def pattern(self) -> str:
+        return rf"nlm{self.nonce}_\d+_"
+
+
+class _SubscriberProxy:
+    """``subscriber.<field>`` in templates: a merge token for any known field."""
+
+    def __init__(self, tokens: _Tokens) -> None:
+        self._tokens = tokens
+
+    def __getattr__(self, name: str) -> MergeField:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._tokens.token(name)
+
+    def __getitem__(self, name: str) -> MergeField:
+        return self._tokens.token(name)
+
+
+def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.Environment:
+    """A Jinja environment over template sources: HTML autoescaped, undefined is an error."""
+
+    def load(name: str) -> tuple[str, str, Any] | None:
+        source = templates.get(name)
+        # The file name is the template name, so error tracebacks can say where.
+        return None if source is None else (source, name, lambda: True)
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(load),
+        # select_autoescape matches on the end of the name: list "html.j2" explicitly.
+        autoescape=jinja2.select_autoescape(["html", "htm", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+
+    def default(value: Any, default_value: str = "", boolean: bool = False) -> Any:
+        """Jinja's ``default``, also for merge fields: the fallback applies per subscriber."""
+        if isinstance(value, MergeField):
+            return tokens.token(value.field, str(default_value))
+        return jinja2.filters.do_default(value, default_value, boolean)
+
+    env.filters["default"] = env.filters["d"] = default
+    env.filters["wrap"] = wrap
+    env.filters["host"] = host
+    return env
+
+
+def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
+    """Fill a paragraph to ``width`` columns for the plain-text part, every line indented
+    by ``indent`` (the first by ``first`` when given: ``wrap(72, "  ", "* ")``).
+
+    Unlike Jinja's ``wordwrap`` it never breaks a word or a URL, at a hyphen or anywhere.
+    """
+    return textwrap.fill(
+        " ".join(str(text).split()),
+        width=width,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def host(url: str) -> str:
+    """The site of a URL, for bylines: ``https://www.example.org/x`` → ``example.org``."""
+    name = urlsplit(str(url)).hostname or ""
+    return name.removeprefix("www.")
+
+
+def render_edition(
+    edition: Edition,
+    templates: Mapping[str, str],
+    info: ListInfo,
+    merge_fields: Iterable[str] = (),
+    *,
+    web: bool = False,
+) -> RenderedEdition:
+    """Render subject, HTML and text for an edition and inline the HTML's CSS.
+
+    ``merge_fields`` are the CSV columns templates may use as ``subscriber.<name>``.
+    ``web`` renders the archive's page of the edition: templates see ``web`` true and show
+    no reader-specific parts (fill its merge tokens with ``fill_neutral``).
+
+    Raises:
+        TemplateError: a template is missing, has a syntax error or uses an undefined
+            name; the message names the template and line.
+        EditionTooLarge: the HTML is above Gmail's clipping limit.
+    """
+    tokens = _Tokens(frozenset(BUILTIN_FIELDS) | frozenset(merge_fields))
+    env = make_environment(templates, tokens)
+    context = _context(edition, info, tokens)
+    context["web"] = web
+    if web:  # no reader: a generic way to leave, never a token
+        context["unsubscribe_url"] = f"mailto:{info.unsubscribe_mailto}?subject=unsubscribe"
+    subject = " ".join(_render(env, SUBJECT_TEMPLATE, context).split())
+    html = inline_css(_render(env, HTML_TEMPLATE, context))
+    # Templates need not fight Jinja's whitespace: at most one blank line in a row.
+    text = re.sub(r"\n\s*\n(\s*\n)+", "\n\n", _render(env, TEXT_TEMPLATE, context)).strip() + "\n"
+    rendered = RenderedEdition(subject, html, text, dict(tokens.slots), tokens.pattern)
+    if not web:
+        check_size(rendered, len(edition.articles))
+    return rendered
+
+
+def render_page(templates: Mapping[str, str], name: str, context: dict[str, Any]) -> str:
+    """Render a page template that has no reader (the archive's index): no merge fields,
+    no CSS inlining (a browser reads the ``<style>`` block).
+
+    Raises:
+        TemplateError: as ``render_edition``.
+    """
+    env = make_environment(templates, _Tokens(frozenset()))
+    return _render(env, name, {"web": True, **context})
+
+
+def _context(edition: Edition, info: ListInfo, tokens: _Tokens) -> dict[str, Any]:
+    articles = edition.articles
+    return {
+        "edition": edition,
+        "date": edition.key,
+        "date_text": f"{edition.key.day} {edition.key:%B %Y}",
+        "weekday": f"{edition.key:%A}",
+        "web_url": info.web_url(edition),
+        "sections": edition.sections,
+        "articles": articles,
+        "lead": edition.lead,
+        "preheader": " · ".join(a.title for a in articles[:3]),
+        "list": info,
+        "subscriber": _SubscriberProxy(tokens),
+        "unsubscribe_url": tokens.token("unsubscribe_url"),
+    }
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template {exc.name} not found", "add it to your templates folder or unset it"
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"{exc.name or name}:{exc.lineno}: {exc.message}", "fix the template"
+        ) from None
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
+        where = _template_line(exc.__traceback__) or name
+        raise TemplateError(f"{where}: {exc}", "fix the template") from None
+
+
+def _template_line(tb: TracebackType | None) -> str | None:
+    """The innermost template frame of a render traceback, as ``name:line``."""
+    where = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def inline_css(html: str) -> str:
+    """Inline the ``<style>`` CSS into style attributes; ``@media`` rules stay in a block."""
+    # premailer (with cssutils and lxml) is ~25 MB: loaded only when an edition is rendered,
+    # so a resumed send never pays for it.
+    from premailer import Premailer
+
+    return Premailer(
+        html,
+        allow_network=False,  # never fetch <link> stylesheets
+        strip_important=False,  # the hidden preheader and dark mode rely on !important
+        keep_style_tags=False,  # @media blocks are kept anyway
+        remove_classes=False,
+        # premailer copies CSS width/height into attributes (img width="100%" height="auto"):
+        # Outlook then shows thumbnails at full size. The templates set those attributes.
+        disable_basic_attributes=["width", "height"],
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,  # mso-*/-webkit-* would warn per property
+    ).transform()
+
+
+def check_size(rendered: RenderedEdition, articles: int | None = None) -> str | None:
+    """Return a warning when the HTML nears Gmail's clipping size (90 KB), else None.
+
+    Raises:
+        EditionTooLarge: the HTML is above the ~102 KB at which Gmail clips it.
+    """
+    size = len(rendered.html.encode())
+    how_big = f"{size / 1024:.1f} KB ({size:,} bytes)"
+    count = f" for {articles} articles" if articles else ""
+    cut = (
+        "cut it down: fewer articles (lower max_articles), shorter leads (summaries), "
+        "or a lighter template"
+    )
+    if size > HTML_LIMIT_BYTES:
+        raise EditionTooLarge(
+            f"the edition's HTML is {how_big}{count}, above the 102 KB at which Gmail clips "
+            "messages (readers would not see the end, nor the unsubscribe link); nothing was sent",
+            cut,
+        )
+    if size > HTML_WARN_BYTES:
+        return (
+            f"the edition's HTML is {how_big}{count}, close to the 102 KB at which Gmail "
+            f"clips messages; {cut}"
+        )
+    return None
+
+
+def fill_neutral(rendered: RenderedEdition, text: str, escape: bool) -> str:
+    """Fill every merge token of ``text`` (a part of ``rendered``) with its fallback (or
+    nothing): the copy for the web archive, which must hold no reader's data."""
+    pattern = re.compile(rendered.token_pattern)
+
+    def neutral(match: re.Match[str]) -> str:
+        slot = rendered.slots.get(match.group(0))
+        value = slot.fallback if slot else ""
+        return html.escape(value) if escape else value
+
+    return pattern.sub(neutral, text)

@@ -1,0 +1,413 @@
+"""Adapter: the SQLite database, the truth for what was collected and what was sent.
+
+One file in WAL mode. Migrations (migrations.py) are ordered scripts recorded in
+``schema_migrations``, each applied in the same transaction as its record. Time always
+comes in as an argument. Suppressions (unsubscribes, bounces) are at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..models import Article, DeliveryStatus
+from .migrations import MIGRATIONS
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEdition:
+    """An edition as frozen in the database: enough to resend the same bytes."""
+
+    id: int
+    day: date
+    number: int
+    subject: str
+    article_ids: tuple[str, ...]
+    rendered: str  # the RenderedEdition as JSON (render.py owns the format)
+    fingerprint: str
+
+
+def timestamp(moment: datetime) -> str:
+    """How the database stores a moment: ISO 8601 in UTC, to the second."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """The database. Use as a context manager; every write method commits."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (creating if needed) and migrate the database.
+
+        Raises:
+            ConfigError: the file cannot be opened or is not a database of this project.
+        """
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process (the case we care about: kill -9
+            # mid-send) without an fsync per commit.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"{path}: cannot use the database: {exc}",
+                "check the 'database' setting points to a newsletter database",
+            ) from None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+            " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
+        done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction() as db:
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+
+    # --- metadata ---
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # --- articles ---
+    def add_articles(self, articles: Iterable[Article], now: datetime) -> list[Article]:
+        """Store articles not seen before (by id); return the new ones."""
+        with self.transaction() as db:
+            return [a for a in articles if self.insert_article(db, a, now)]
+
+    @staticmethod
+    def insert_article(db: sqlite3.Connection, a: Article, now: datetime) -> bool:
+        """Insert one article inside the caller's transaction unless its id is known;
+        return whether it was new."""
+        cur = db.execute(
+            "INSERT OR IGNORE INTO articles (id, source, url, title, section, summary,"
+            " body, author, published_at, image_url, image_alt, collected_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                a.id,
+                a.source,
+                a.url,
+                a.title,
+                a.section,
+                a.summary,
+                a.body,
+                a.author,
+                timestamp(a.published) if a.published else None,
+                a.image_url,
+                a.image_alt,
+                timestamp(now),
+            ),
+        )
+        return bool(cur.rowcount)
+
+    def unassigned_articles(self) -> list[Article]:
+        """Articles collected but not yet in any edition."""
+        rows = self.db.execute(
+            "SELECT id, source, title, section, summary, body, url, author, published_at,"
+            " image_url, image_alt FROM articles WHERE edition_id IS NULL"
+        )
+        return [_article(row) for row in rows]
+
+    def in_editions(self, ids: Sequence[str]) -> set[str]:
+        """Which of these article ids are already in an edition."""
+        rows = self.db.execute(
+            "SELECT id FROM articles WHERE edition_id IS NOT NULL"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        return {row[0] for row in rows}
+
+    def articles_by_id(self, ids: Sequence[str]) -> list[Article]:
+        """The articles with these ids, in the order given."""
+        found: dict[str, Article] = {}
+        for row in self.db.execute(
+            "SELECT id, source, title, section, summary, body, url, author, published_at,"
+            " image_url, image_alt FROM articles WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        ):
+            found[row[0]] = _article(row)
+        return [found[i] for i in ids if i in found]
+
+    # --- editions ---
+    def edition_for(self, day: date) -> StoredEdition | None:
+        row = self.db.execute(
+            "SELECT id, day, number, subject, article_ids, rendered, fingerprint"
+            " FROM editions WHERE day = ?",
+            (day.isoformat(),),
+        ).fetchone()
+        return _edition(row) if row else None
+
+    def next_edition_number(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM editions").fetchone()
+        return int(row[0])
+
+    def freeze_edition(
+        self,
+        day: date,
+        number: int,
+        subject: str,
+        article_ids: Sequence[str],
+        rendered: str,
+        fingerprint: str,
+        now: datetime,
+    ) -> StoredEdition:
+        """Record the edition and assign its articles to it, in one transaction.
+
+        An article already in another edition is never taken twice: the update only touches
+        unassigned rows, and a mismatch aborts the transaction.
+        """
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO editions (day, number, subject, article_ids, rendered, fingerprint,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    day.isoformat(),
+                    number,
+                    subject,
+                    json.dumps(list(article_ids)),
+                    rendered,
+                    fingerprint,
+                    timestamp(now),
+                ),
+            )
+            edition_id = cur.lastrowid
+            assert edition_id is not None
+            cur = db.execute(
+                "UPDATE articles SET edition_id = ? WHERE edition_id IS NULL"
+                " AND id IN (SELECT value FROM json_each(?))",
+                (edition_id, json.dumps(list(article_ids))),
+            )
+            if cur.rowcount != len(article_ids):
+                raise RuntimeError("an article of this edition is already in another edition")
+        return StoredEdition(
+            edition_id, day, number, subject, tuple(article_ids), rendered, fingerprint
+        )
+
+    def editions(self) -> list[tuple[StoredEdition, dict[str, int]]]:
+        """Every edition, newest first, with its delivery counts by status."""
+        result = []
+        rows = self.db.execute(
+            "SELECT id, day, number, subject, article_ids, rendered, fingerprint"
+            " FROM editions ORDER BY day DESC"
+        ).fetchall()
+        for row in rows:
+            edition = _edition(row)
+            result.append((edition, self.delivery_counts(edition.id)))
+        return result
+
+    # --- section variants (design, #5) ---
+    def variants(self, edition_id: int) -> dict[str, str]:
+        """The frozen variants of an edition: key → RenderedEdition JSON."""
+        rows = self.db.execute(
+            "SELECT key, rendered FROM edition_variants WHERE edition_id = ?", (edition_id,)
+        )
+        return dict(rows.fetchall())
+
+    def freeze_variants(self, edition_id: int, variants: dict[str, tuple[str, str]]) -> None:
+        """Record variants (key → (rendered JSON, fingerprint)); one already frozen is kept,
+        so a resumed send sends the bytes the first run sent."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO edition_variants (edition_id, key, rendered, fingerprint)"
+                " VALUES (?, ?, ?, ?)",
+                [(edition_id, key, r, f) for key, (r, f) in variants.items()],
+            )
+
+    # --- the delivery ledger ---
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) FROM deliveries WHERE edition_id = ? GROUP BY status",
+            (edition_id,),
+        )
+        return {status: count for status, count in rows}
+
+    def statuses(self, edition_id: int, emails: Sequence[str]) -> dict[str, str]:
+        """The ledger status of each of these addresses that has a row."""
+        rows = self.db.execute(
+            "SELECT email, status FROM deliveries WHERE edition_id = ?"
+            " AND email IN (SELECT value FROM json_each(?))",
+            (edition_id, json.dumps(list(emails))),
+        )
+        return dict(rows.fetchall())
+
+    def sent_since(self, since: float) -> list[float]:
+        """POSIX times of the messages sent since ``since`` (for rolling rate windows).
+
+        A scan of the ledger, on purpose without an index (an index would cost every
+        commit of every send); it runs once per run, and only with a windowed rate limit.
+        """
+        start = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+        rows = self.db.execute(
+            "SELECT updated_at FROM deliveries WHERE status = 'sent' AND updated_at >= ?"
+            " ORDER BY updated_at",
+            (start,),
+        )
+        return [datetime.fromisoformat(row[0]).timestamp() for row in rows]
+
+    def deliveries(self, edition_id: int) -> Iterator[tuple[object, ...]]:
+        """Every delivery row of an edition, for the outcome report."""
+        yield from self.db.execute(
+            "SELECT email, status, attempts, last_code, last_text, message_id, created_at,"
+            " updated_at FROM deliveries WHERE edition_id = ? ORDER BY created_at, email",
+            (edition_id,),
+        )
+
+    def in_doubt(self, edition_id: int) -> int:
+        """Messages an earlier run handed to the relay without recording the answer."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE edition_id = ? AND status = ?",
+            (edition_id, DeliveryStatus.PENDING.value),
+        ).fetchone()
+        return int(row[0])
+
+
+def _article(row: tuple) -> Article:  # type: ignore[type-arg]
+    published = datetime.fromisoformat(row[8]) if row[8] else None
+    return Article(
+        id=row[0],
+        source=row[1],
+        title=row[2],
+        section=row[3],
+        summary=row[4],
+        body=row[5],
+        url=row[6],
+        author=row[7],
+        published=published,
+        image_url=row[9],
+        image_alt=row[10],
+    )
+
+
+def _edition(row: tuple) -> StoredEdition:  # type: ignore[type-arg]
+    return StoredEdition(
+        id=row[0],
+        day=date.fromisoformat(row[1]),
+        number=row[2],
+        subject=row[3],
+        article_ids=tuple(json.loads(row[4])),
+        rendered=row[5],
+        fingerprint=row[6],
+    )
+
+
+# --- unsubscribes and bounces ---------------------------------------------------------
+
+
+class Suppressions:
+    """The ``suppressions`` table over a Store's connection.
+
+    An unsubscribe is recorded here at once (one small indexed write); the CSV is rewritten
+    later under the run lock (``mark_applied``). A running send asks ``pending`` per batch
+    and ``changed`` per message (``PRAGMA data_version`` every 8th call: it moves when
+    another connection commits), so an unsubscribe stops mail within a few messages.
+    """
+
+    LOOK_EVERY = 8
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self._version = self._data_version()
+        self._calls = 0
+
+    def _data_version(self) -> int:
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def record(self, email: str, status: str, source: str, now: datetime) -> bool:
+        """Record an unsubscribe (or bounce) to apply to the CSV; False when the address was
+        recorded before (it is applied again: the CSV may have been edited by hand since).
+        An unsubscribe is never downgraded to a bounce."""
+        known = self.known(email)
+        self.db.execute(
+            "INSERT INTO suppressions (email, status, source, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(email) DO UPDATE SET applied_at = NULL, status = CASE"
+            " WHEN suppressions.status = 'unsubscribed' THEN 'unsubscribed'"
+            " ELSE excluded.status END",
+            (email.lower(), str(status), source, timestamp(now)),
+        )
+        return not known
+
+    def pending(self, emails: Sequence[str] | None = None) -> dict[str, str]:
+        """Recorded but not yet applied to the CSV: address -> status (all, or of these)."""
+        if emails is None:
+            rows = self.db.execute(
+                "SELECT email, status FROM suppressions WHERE applied_at IS NULL"
+            )
+        else:
+            rows = self.db.execute(
+                "SELECT email, status FROM suppressions WHERE applied_at IS NULL"
+                " AND email IN (SELECT value FROM json_each(?))",
+                (json.dumps([e.lower() for e in emails]),),
+            )
+        return dict(rows.fetchall())
+
+    def changed(self) -> bool:
+        """True when another connection committed since the last look (or construction).
+
+        Looks once every ``LOOK_EVERY`` calls: the pragma costs ~5-13 µs, and the send
+        loop already queues a few messages ahead (4 per SMTP connection) anyway.
+        """
+        self._calls += 1
+        if self._calls % self.LOOK_EVERY:
+            return False
+        version = self._data_version()
+        changed, self._version = version != self._version, version
+        return changed
+
+    def mark_applied(self, emails: Iterable[str], now: datetime) -> None:
+        self.db.execute(
+            "UPDATE suppressions SET applied_at = ?"
+            " WHERE email IN (SELECT value FROM json_each(?))",
+            (timestamp(now), json.dumps([e.lower() for e in emails])),
+        )
+
+    def known(self, email: str) -> bool:
+        """Whether this address unsubscribed or bounced (applied or not): imports never
+        re-add it."""
+        row = self.db.execute(
+            "SELECT 1 FROM suppressions WHERE email = ?",
+            (email.lower(),),
+        ).fetchone()
+        return row is not None
+
+    def forget(self, email: str) -> None:
+        """They asked to be back (``subscribers add --resubscribe``)."""
+        self.db.execute("DELETE FROM suppressions WHERE email = ?", (email.lower(),))

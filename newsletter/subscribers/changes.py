@@ -1,0 +1,259 @@
+"""List management wired over the adapters: the CSV, the suppressions table, the run lock.
+
+The CSV is the truth for who is on the list and is only rewritten under the run lock, the
+same lock a send holds for its whole run (an hour for a big list). An unsubscribe must not
+wait for that, so it is recorded at once in SQLite (``suppressions``) and:
+
+- a running send consults the table before every message (store.Suppressions), so mail
+  stops from the next message on;
+- the CSV is rewritten right away when the lock is free, else by the send itself when it
+  ends (and at the start of every run, and by ``serve`` every minute): ``apply_pending``.
+
+Additions, removals and imports need the lock outright: during a send they exit 3.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import InputError, LockedError
+from ..models import Subscriber, SubscriberStatus
+from ..settings.config import Settings
+from ..store.database import Store, Suppressions
+from ..store.lock import run_lock
+from .csvfile import (
+    BadRow,
+    Edit,
+    Row,
+    add_subscriber,
+    clean_field,
+    create_list,
+    edit_list,
+    normalise_address,
+    read_subscribers,
+    remove_subscriber,
+    set_status,
+)
+from .imports import Export, ImportRow, parse_export
+
+Report = Callable[[str], None]
+
+
+def lock_path(settings: Settings) -> Path:
+    return settings.database.with_name(settings.database.name + ".lock")
+
+
+def apply_pending(settings: Settings, store: Store, now: datetime) -> int:
+    """Write recorded unsubscribes and bounces into the CSV; the caller holds the lock.
+
+    Returns how many rows changed. Raises:
+        InputError: the CSV cannot be read or written (the records stay pending).
+    """
+    table = Suppressions(store)
+    pending = table.pending()
+    if not pending:
+        return 0
+    statuses = {email: SubscriberStatus(status) for email, status in pending.items()}
+    changed = set_status(settings.subscribers, statuses)
+    table.mark_applied(pending, now)
+    return len(changed)
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    """The outcome of an unsubscribe: new or repeated, and whether the CSV is updated yet."""
+
+    email: str
+    new: bool
+    applied: bool
+
+
+def unsubscribe(settings: Settings, email: str, source: str, now: datetime) -> Unsubscribed:
+    """Unsubscribe an address at once; update the CSV now if no send holds the lock.
+
+    Raises:
+        InputError: the CSV cannot be rewritten (the unsubscribe is recorded all the same
+            and a send still skips the address).
+    """
+    with Store(settings.database) as store:
+        new = Suppressions(store).record(email, SubscriberStatus.UNSUBSCRIBED, source, now)
+        try:
+            with run_lock(lock_path(settings)):
+                apply_pending(settings, store, now)
+        except LockedError:
+            return Unsubscribed(email, new, applied=False)
+    return Unsubscribed(email, new, applied=True)
+
+
+def apply_if_free(settings: Settings, now: datetime) -> int | None:
+    """``apply_pending`` when the lock is free; None when a run holds it."""
+    try:
+        with run_lock(lock_path(settings)), Store(settings.database) as store:
+            return apply_pending(settings, store, now)
+    except LockedError:
+        return None
+
+
+def add(
+    settings: Settings,
+    email: str,
+    name: str,
+    fields: Mapping[str, str],
+    resubscribe: bool,
+    now: datetime,
+) -> str:
+    """``subscribers add``. Raises: LockedError, InputError, ValueError (bad address)."""
+    with run_lock(lock_path(settings)), Store(settings.database) as store:
+        apply_pending(settings, store, now)
+        create_list(settings.subscribers)
+        if resubscribe:
+            Suppressions(store).forget(email)
+        return add_subscriber(settings.subscribers, email, name, fields, resubscribe)
+
+
+def remove(settings: Settings, email: str, now: datetime) -> bool:
+    """``subscribers remove``: the row goes; an earlier unsubscribe is still remembered.
+
+    Raises: LockedError, InputError."""
+    with run_lock(lock_path(settings)), Store(settings.database) as store:
+        apply_pending(settings, store, now)
+        return remove_subscriber(settings.subscribers, email)
+
+
+def import_export(
+    settings: Settings, path: Path, forced: str | None, now: datetime
+) -> tuple[Export, MergeReport]:
+    """``subscribers import``: detect the export's format and merge it in.
+
+    Raises:
+        LockedError; InputError: the file cannot be read or parsed, or the list written.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the export: {exc.strerror}") from None
+    export = parse_export(data, str(path), forced)
+    with run_lock(lock_path(settings)), Store(settings.database) as store:
+        apply_pending(settings, store, now)
+        create_list(settings.subscribers)
+        table = Suppressions(store)
+        report = merge_import(settings.subscribers, str(path), export.rows, table.known)
+    return export, report
+
+
+def rows(settings: Settings) -> Iterator[Subscriber | BadRow]:
+    """The list as read (no lock: reading never conflicts with an atomic rewrite)."""
+    return read_subscribers(settings.subscribers)
+
+
+def counts(settings: Settings) -> tuple[Counter[str], int]:
+    """Subscribers by status, and the number of unusable rows."""
+    by_status: Counter[str] = Counter({s.value: 0 for s in SubscriberStatus})
+    bad = 0
+    for row in rows(settings):
+        if isinstance(row, BadRow):
+            bad += 1
+        else:
+            by_status[row.status.value] += 1
+    return by_status, bad
+
+
+def mark_bounced(settings: Settings, store: Store, emails: list[str], now: datetime) -> None:
+    """For the delivery side (5.1.x replies): record the bounces; the CSV follows under the
+    lock the caller holds. Raises: InputError (the records stay pending)."""
+    table = Suppressions(store)
+    for email in emails:
+        table.record(email, SubscriberStatus.BOUNCED, "bounce", now)
+    apply_pending(settings, store, now)
+
+
+# --- merging an import -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MergeReport:
+    """What an import did; ``rejected`` lines read ``file:line: reason``."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
+def merge_import(
+    path: Path, source: str, rows: Iterable[ImportRow], blocked: Callable[[str], bool]
+) -> MergeReport:
+    """Merge an export's rows into the list (one atomic rewrite).
+
+    Existing rows keep their values and gain the import's for empty columns; an opt-out in
+    the export (unsubscribed, bounced) is honoured; nobody is re-subscribed: not an
+    unsubscribed row, nor an address ``blocked`` (unsubscribed earlier, then removed).
+    Raises:
+        InputError: the list cannot be read or written.
+    """
+    report = MergeReport()
+    incoming = _validated(source, rows, report)
+    seen: set[str] = set()
+
+    def merge(key: str) -> Edit:
+        def apply(row: Row) -> Row:
+            seen.add(key)
+            new = incoming[key]
+            fresh = {k: v for k, v in new.items() if v and k != "_line"}
+            merged = {**fresh, **{k: v for k, v in row.items() if v}}
+            current = row.get("status", "").lower() or SubscriberStatus.ACTIVE.value
+            if current == SubscriberStatus.ACTIVE.value:
+                merged["status"] = new["status"]
+            return merged
+
+        return apply
+
+    def additions() -> Iterator[Row]:
+        for key, new in incoming.items():
+            if key in seen:
+                continue
+            if new["status"] == SubscriberStatus.ACTIVE.value and blocked(key):
+                report.rejected.append(
+                    f"{source}:{new.pop('_line')}: {new['email']} unsubscribed or bounced earlier; "
+                    "an import never re-subscribes anyone"
+                )
+                continue
+            new.pop("_line", None)
+            yield new
+
+    columns = [c for new in incoming.values() for c in new if c != "_line"]
+    done = edit_list(path, {k: merge(k) for k in incoming}, additions(), ["name", *columns])
+    report.added = len(done.added)
+    report.updated = len(done.changed)
+    report.unchanged = len(seen) - len(done.changed)
+    return report
+
+
+def _validated(source: str, rows: Iterable[ImportRow], report: MergeReport) -> dict[str, Row]:
+    """The export's rows by lower-cased address, validated; duplicates merged (an opt-out in
+    any copy wins, later copies fill empty fields)."""
+    incoming: dict[str, Row] = {}
+    for row in rows:
+        try:
+            email = normalise_address(row.email)
+        except ValueError as exc:
+            report.rejected.append(f"{source}:{row.line}: invalid address {row.email!r}: {exc}")
+            continue
+        values = {k: clean_field(v) for k, v in row.fields.items()}
+        values.update(email=email, name=clean_field(row.name), status=row.status.value)
+        key = email.lower()
+        if key in incoming:
+            report.duplicates += 1
+            old = incoming[key]
+            opted_out = old["status"] != SubscriberStatus.ACTIVE.value
+            incoming[key] = {**values, **{k: v for k, v in old.items() if v}}
+            if not opted_out:
+                incoming[key]["status"] = values["status"]
+        else:
+            incoming[key] = {**values, "_line": str(row.line)}
+    return incoming
