@@ -4,7 +4,7 @@ A change to a template, to render.py or to personalize.py shows up here as a rea
 of what subscribers would get. When the change is intended, rewrite the files and review
 them like code:
 
-    UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+    UPDATE_GOLDEN=1 python -m pytest tests/test_edition_golden.py
 
 Normalised before comparing: merge-token nonces, MIME boundaries, Date and Message-ID
 (everything else is fixed by the inputs below).
@@ -101,7 +101,7 @@ def check_golden(name: str, actual: str) -> None:
         shown = "\n".join(list(diff)[:80])
         pytest.fail(
             f"{name} differs from the golden file (if intended: UPDATE_GOLDEN=1 python -m "
-            f"pytest tests/test_golden.py, then review the diff):\n{shown}"
+            f"pytest tests/test_edition_golden.py, then review the diff):\n{shown}"
         )
 
 
