@@ -17,9 +17,10 @@ from pathlib import Path
 
 import dkim
 
-from newsletter.collect.folders import collect_sources, load_templates
+from newsletter.collect.folders import collect_sources
 from newsletter.edition.compose import compose
 from newsletter.edition.render import ListInfo, render_edition
+from newsletter.edition.templates import load_templates
 from newsletter.mail.dkim import SIGNED_HEADERS, DkimSigner, new_private_key
 from newsletter.mail.personalize import MailContext, MessageTemplate
 from newsletter.models import Subscriber

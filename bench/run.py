@@ -223,7 +223,8 @@ def personalize_cost(project: Path, env: dict[str, str]) -> float:
         from datetime import UTC, datetime
         from newsletter.settings.config import load_settings
         from newsletter.store.database import Store
-        from newsletter.job import plan_from, mail_context, secret_key
+        from newsletter.edition.freeze import plan_from
+        from newsletter.settings.values import mail_context, secret_key
         from newsletter.mail.personalize import MessageTemplate
         from newsletter.subscribers.csvfile import read_subscribers
         settings, _ = load_settings()

@@ -1,6 +1,6 @@
 """One exception root for everything a user can cause or fix.
 
-Each error carries the exit code the CLI returns and a hint saying what to do. Adapters
+Each error carries the exit code the CLI returns and a hint saying what to do. Stages
 wrap library exceptions at their boundary (``raise ConfigError(...) from exc``) so the CLI
 never shows a traceback for a user mistake.
 """
@@ -34,7 +34,7 @@ class NewsletterError(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Picklable whatever a subclass's __init__ takes: an error raised in a child
-        # process (prepare.py) crosses back to the parent intact, hint and fields included.
+        # process (edition/freeze.py) crosses back to the parent intact, hint and fields included.
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 

@@ -1,7 +1,8 @@
 """Plain data of the pipeline: no I/O, no clock, no settings.
 
-Articles come out of ``parsing``, editions out of ``compose``, subscribers out of the CSV
-adapter; the store and delivery adapters persist and move them.
+Articles come out of ``collect``, editions out of ``edition.compose``, subscribers out of
+``subscribers.csvfile``; ``store`` persists them and ``delivery`` moves messages (``Job``,
+``Outcome``) and sums a run up (``RunSummary``).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from conftest import Project
 
-from newsletter.collect.folders import load_templates
 from newsletter.edition.render import ListInfo, RenderedEdition, check_size, render_edition
+from newsletter.edition.templates import load_templates
 from newsletter.errors import EditionTooLarge, TemplateError
 from newsletter.models import Article, Edition, Section
 

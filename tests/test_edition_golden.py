@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from newsletter.collect.article_file import parse_article_file
-from newsletter.collect.folders import load_templates
 from newsletter.edition.archive import ArchivePage, atom_feed, render_archive_page
 from newsletter.edition.compose import compose
 from newsletter.edition.render import ListInfo, render_edition
+from newsletter.edition.templates import load_templates
 from newsletter.mail.personalize import MailContext, MessageTemplate
 from newsletter.models import Article, Edition, Subscriber
 

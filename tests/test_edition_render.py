@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from newsletter.collect.folders import load_templates
 from newsletter.edition.render import ListInfo, render_edition
+from newsletter.edition.templates import load_templates
 from newsletter.errors import EditionTooLarge, TemplateError
 from newsletter.models import Article, Edition, Section
 

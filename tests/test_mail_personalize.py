@@ -12,8 +12,8 @@ from email.utils import parseaddr
 
 import pytest
 
-from newsletter.collect.folders import load_templates
 from newsletter.edition.render import ListInfo, render_edition
+from newsletter.edition.templates import load_templates
 from newsletter.mail.personalize import MailContext, MessageTemplate, encoded_words, qp
 from newsletter.models import Article, Edition, Section, Subscriber
 

@@ -11,7 +11,8 @@ from conftest import Project, lock_held
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.models import SubscriberStatus
-from newsletter.subscribers.csvfile import clean_field, normalise_address, set_status
+from newsletter.subscribers.csvfile import clean_field, normalise_address
+from newsletter.subscribers.edits import set_status
 
 
 def rows(project: Project) -> list[dict[str, str]]:
@@ -158,24 +159,27 @@ def test_bounces_from_the_delivery_side_are_written_to_the_list_and_never_reimpo
 ) -> None:
     from datetime import UTC, datetime
 
-    from newsletter.settings.config import load_settings
     from newsletter.store.database import Store
-    from newsletter.subscribers.changes import apply_if_free, import_export, mark_bounced
+    from newsletter.subscribers.changes import (
+        ListFiles,
+        apply_if_free,
+        import_export,
+        mark_bounced,
+    )
 
-    settings, _ = load_settings(
-        None,
-        database=project.path / "newsletter.db",
+    files = ListFiles(
         subscribers=project.path / "subscribers" / "subscribers.csv",
+        database=project.path / "newsletter.db",
     )
     now = datetime(2026, 11, 27, 7, tzinfo=UTC)
-    with Store(settings.database) as store:
-        mark_bounced(settings, store, ["Grace@Example.org"], now)
+    with Store(files.database) as store:
+        mark_bounced(files, store, ["Grace@Example.org"], now)
     assert by_email(project)["grace@example.org"]["status"] == "bounced"
-    assert apply_if_free(settings, now) == 0  # nothing left pending
+    assert apply_if_free(files, now) == 0  # nothing left pending
 
     assert project.run("subscribers", "remove", "grace@example.org").code == 0
     (project.path / "again.csv").write_text("email\ngrace@example.org\n")
-    _, report = import_export(settings, project.path / "again.csv", None, now)
+    _, report = import_export(files, project.path / "again.csv", None, now)
     assert report.added == 0
     assert report.rejected == [
         f"{project.path / 'again.csv'}:2: grace@example.org unsubscribed or bounced earlier; "

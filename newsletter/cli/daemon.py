@@ -1,19 +1,43 @@
-"""The ``schedule`` and ``serve`` commands: thin handlers over ``scheduler`` and ``cronexpr``."""
+"""``newsletter schedule`` (the next run times) and ``newsletter serve`` (the daemon: the
+schedule, the unsubscribe endpoint, /healthz)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
-from ..daemon.scheduler import Daemon
 from ..errors import ConfigError
-from ..settings.config import Settings, split_listen
-from ..settings.cron import next_runs, parse_schedule
+from ..settings import Settings, split_listen
+from .arguments import positive
 
 log = logging.getLogger("newsletter")
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    schedule = commands.add_parser(
+        "schedule", help="print the next run times of the 'schedule' setting; start nothing"
+    )
+    schedule.add_argument("--count", type=positive, default=5, help="how many (default 5)")
+    schedule.add_argument(
+        "--collect", action="store_true", help="the 'collect_schedule' setting's runs instead"
+    )
+    serve = commands.add_parser(
+        "serve", help="run as a daemon: send on the 'schedule' setting, serve GET /healthz"
+    )
+    serve.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (default: 'listen')")
+
+
+def run_schedule(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    return schedule_command(settings, now, args.count, args.collect)
+
+
+def run_serve(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    return serve_command(settings, args.listen, clock, args.log_format == "json")
 
 
 def schedule_command(settings: Settings, now: datetime, count: int, collect: bool) -> int:
@@ -28,6 +52,8 @@ def schedule_command(settings: Settings, now: datetime, count: int, collect: boo
             "no collect_schedule is set: collection happens with each send",
             "set collect_schedule (a crontab expression) in newsletter.toml",
         )
+    from ..settings.cron import next_runs, parse_schedule
+
     trigger = parse_schedule(expression, settings.zone)
     for moment in next_runs(trigger, now, count):
         print(moment.isoformat())
@@ -48,6 +74,7 @@ def serve_command(
         raise ConfigError(f"--listen: {exc}", "write --listen 127.0.0.1:8080") from None
     # A daemon reports every run: the run lines are INFO (cron's `send` stays quiet).
     logging.getLogger("newsletter").setLevel(logging.INFO)
+    from ..daemon.scheduler import Daemon  # APScheduler and aiohttp: only for serve
     from ..daemon.web import make_app  # the unsubscribe endpoint, on the daemon's loop
 
     if not settings.public_url:
@@ -61,3 +88,6 @@ def serve_command(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",
             "choose a free address with --listen or the 'listen' setting",
         ) from None
+
+
+HANDLERS = {"schedule": run_schedule, "serve": run_serve}

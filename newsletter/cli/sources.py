@@ -1,7 +1,8 @@
-"""``newsletter sources`` and ``newsletter sources import FILE``: the CLI's source commands.
+"""``newsletter sources`` and ``newsletter sources import FILE``: the sources and their
+health, and feeds added from an OPML file.
 
-Kept out of ``cli.py`` (which stays a thin dispatcher). The listing is a rich table on a
-terminal and plain tab-separated lines otherwise (for grep, cron mail and scripts).
+The listing is a rich table on a terminal and plain tab-separated lines otherwise (for
+grep, cron mail and scripts).
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..collect.collector import SourceRow, source_rows
-from ..collect.opml import parse_opml
 from ..errors import InputError
-from ..settings.config import DEFAULT_CONFIG, Settings
-from ..settings.configfile import add_feed_sources
-from ..store.database import Store
+from ..settings import DEFAULT_CONFIG, Settings
+
+if TYPE_CHECKING:
+    from ..collect.collector import SourceRow
 
 COLUMNS = (
     "source",
@@ -32,7 +32,18 @@ COLUMNS = (
 )
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sources = commands.add_parser(
+        "sources", help="list the sources with their health (last fetch, failures, errors)"
+    )
+    sources_commands = sources.add_subparsers(dest="sources_command", metavar="SUBCOMMAND")
+    opml = sources_commands.add_parser(
+        "import", help="add the feeds of an OPML file to 'sources' in the config file"
+    )
+    opml.add_argument("opml", type=Path, help="the OPML file (a feed reader's export)")
+
+
+def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     """Dispatch ``newsletter sources [import FILE]``."""
     if args.sources_command == "import":
         return import_opml(settings, args.opml, args.config or Path(DEFAULT_CONFIG))
@@ -41,9 +52,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_sources(settings: Settings, out: TextIO = sys.stdout) -> int:
     """Print every configured source with its health; return the exit code (always 0)."""
+    from ..collect.collector import source_rows  # feeds and HTTP
+    from ..settings.values import collect_config
+    from ..store.database import Store
+
     store = Store(settings.database) if settings.database.exists() else None
     try:
-        rows = [_cells(row) for row in source_rows(settings, store)]
+        rows = [_cells(row) for row in source_rows(collect_config(settings), store)]
     finally:
         if store is not None:
             store.close()
@@ -117,6 +132,9 @@ def import_opml(settings: Settings, opml: Path, config: Path, out: TextIO = sys.
         InputError: the OPML file cannot be read or parsed.
         ConfigError: the config file cannot be read, parsed or written.
     """
+    from ..collect.opml import parse_opml
+    from ..settings.configfile import add_feed_sources
+
     try:
         data = opml.read_bytes()
     except OSError as exc:
@@ -137,3 +155,6 @@ def import_opml(settings: Settings, opml: Path, config: Path, out: TextIO = sys.
             file=sys.stderr,
         )
     return 0
+
+
+HANDLERS = {"sources": run}

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from ..errors import InputError
-from ..settings.config import Settings
+from ..settings import Settings
 from ..store.database import Store
+from .arguments import day
 
 COLUMNS = ("sent", "deferred", "failed", "pending")
 EXPORT_HEADER = (
     "email", "status", "attempts", "last_code", "last_text", "message_id", "created_at",
     "updated_at",
 )  # fmt: skip
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    status = commands.add_parser("status", help="each edition's delivery counts")
+    status.add_argument("--date", type=day, help="only the edition of that day")
+    status.add_argument(
+        "--export", type=Path, metavar="FILE.csv",
+        help="write one row per recipient (status, attempts, last reply) of the edition",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    if args.export:
+        rows = export_outcomes(settings, args.date, args.export)
+        print(f"{rows} recipients written to {args.export}")
+    else:
+        print(status_table(settings, args.date))
+    return 0
 
 
 def status_table(settings: Settings, day: date | None) -> str:
@@ -55,3 +75,6 @@ def export_outcomes(settings: Settings, day: date | None, out: Path) -> int:
         except OSError as exc:
             raise InputError(f"{out}: cannot write the report: {exc.strerror}") from None
     return count
+
+
+HANDLERS = {"status": run}

@@ -1,7 +1,7 @@
-"""The collect step of the job: every source (folders and feeds) into the store.
+"""The collect step: every source (folders and feeds) into the store.
 
-Part of the pipeline layer (it wires adapters: ``sources`` for folders, ``fetch`` for HTTP,
-``store``/``feedstore`` for the database, around the pure ``feeds`` parser). ``collect``
+It wires the readers of this stage (``folders`` for article files, ``fetch`` for HTTP,
+the pure ``feeds`` parser) to the database (``store.feeds`` for feed state). ``collect``
 records what it learns; ``preview_articles`` computes the same selection and records
 nothing. A source that fails is reported with its URL and reason and skipped.
 """
@@ -10,70 +10,62 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from ..errors import ParseError
 from ..models import Article
-from ..settings.config import Settings, SourceSpec
 from ..store.database import Store
 from ..store.feeds import FeedHealth, FeedLedger, Fetch
+from .config import CollectConfig, SourceSpec
 from .feeds import FeedItem, FeedSource, ParsedFeed, parse_feed, select_new
-from .fetch import USER_AGENT, FeedRequest, FeedResponse, FetchLimits, fetch_all, fetch_feeds
+from .fetch import FeedRequest, FeedResponse, fetch_all, fetch_feeds
 from .folders import collect_sources
 
 Report = Callable[[str], None]
 
 
-async def collect(settings: Settings, store: Store, now: datetime, report: Report) -> list[Article]:
+async def collect(
+    config: CollectConfig, store: Store, now: datetime, report: Report
+) -> list[Article]:
     """Store new articles from every enabled source; return them. Never raises for a
     source's problem: each is reported and the others go on."""
-    found = collect_sources(settings.sources, settings.zone)
+    found = collect_sources(config.sources, config.zone)
     for problem in found.problems:
         report(problem)
     new = store.add_articles(found.articles, now)
     ledger = FeedLedger(store)
     health = ledger.health()
-    feeds = _due_feeds(settings, health, report)
+    feeds = _due_feeds(config, health, report)
     requests = [_request(s, health.get(s.key)) for s in feeds]
-    responses = await fetch_all(requests, limits(settings))
+    responses = await fetch_all(requests, config.limits)
     for spec, response in zip(feeds, responses, strict=True):
-        new += _take_feed(settings, ledger, spec, response, health.get(spec.key), now, report)
-    _flag_failing(settings, ledger.health(), report)
+        new += _take_feed(config, ledger, spec, response, health.get(spec.key), now, report)
+    _flag_failing(config, ledger.health(), report)
     return new
 
 
 def preview_articles(
-    settings: Settings, store: Store | None, now: datetime, report: Report
+    config: CollectConfig, store: Store | None, now: datetime, report: Report
 ) -> list[Article]:
     """What ``collect`` would store now, recording nothing (no validators sent, so every
     feed answers in full)."""
-    found = collect_sources(settings.sources, settings.zone)
+    found = collect_sources(config.sources, config.zone)
     for problem in found.problems:
         report(problem)
     ledger = FeedLedger(store) if store is not None else None
     health = ledger.health() if ledger is not None else {}
-    feeds = _due_feeds(settings, health, report)
+    feeds = _due_feeds(config, health, report)
     requests = [FeedRequest(s.key, _where(s, health.get(s.key))) for s in feeds]
     articles = list(found.articles)
-    for spec, response in zip(feeds, fetch_feeds(requests, limits(settings)), strict=True):
+    for spec, response in zip(feeds, fetch_feeds(requests, config.limits), strict=True):
         parsed = _parsed(spec, response, now, report)
         if parsed is not None:
             items = parsed.items
             seen = ledger.known_keys([k for i in items for k in i.keys]) if ledger else set()
-            take, _ = _select(settings, spec, items, seen, health.get(spec.key), now)
+            take, _ = _select(config, spec, items, seen, health.get(spec.key), now)
             articles += [item.article for item in take]
     return articles
-
-
-def limits(settings: Settings) -> FetchLimits:
-    agent = USER_AGENT if not settings.public_url else f"{USER_AGENT[:-1]}; +{settings.public_url})"
-    return FetchLimits(
-        timeout=settings.feed_timeout,
-        max_bytes=settings.feed_max_bytes,
-        concurrency=settings.feed_concurrency,
-        user_agent=agent,
-    )
 
 
 def feed_name(spec: SourceSpec) -> str:
@@ -85,11 +77,11 @@ def feed_name(spec: SourceSpec) -> str:
 
 
 def _due_feeds(
-    settings: Settings, health: dict[str, FeedHealth], report: Report
+    config: CollectConfig, health: dict[str, FeedHealth], report: Report
 ) -> list[SourceSpec]:
     """The enabled feeds to fetch now: all but those that answered 410 Gone."""
     due = []
-    for spec in settings.sources:
+    for spec in config.sources:
         if not (spec.is_feed and spec.enabled):
             continue
         known = health.get(spec.key)
@@ -141,7 +133,7 @@ def _parsed(
 
 
 def _select(
-    settings: Settings,
+    config: CollectConfig,
     spec: SourceSpec,
     items: tuple[FeedItem, ...],
     seen: set[str],
@@ -153,13 +145,13 @@ def _select(
         seen=seen,
         first_run=known is None or known.first_run,
         now=now,
-        window=timedelta(hours=settings.new_source_hours),
+        window=config.new_source_window,
         max_items=spec.max_items,
     )
 
 
 def _take_feed(
-    settings: Settings,
+    config: CollectConfig,
     ledger: FeedLedger,
     spec: SourceSpec,
     response: FeedResponse,
@@ -186,7 +178,7 @@ def _take_feed(
         return []
     items = parsed.items
     seen = ledger.known_keys([k for i in items for k in i.keys])
-    take, leave = _select(settings, spec, items, seen, known, now)
+    take, leave = _select(config, spec, items, seen, known, now)
     name = feed_name(spec)
     new = ledger.add_items(name, [(i.article, i.keys) for i in take], [i.keys for i in leave], now)
     fresh = sum(1 for i in items if seen.isdisjoint(i.keys))
@@ -194,11 +186,11 @@ def _take_feed(
     return new
 
 
-def _flag_failing(settings: Settings, health: dict[str, FeedHealth], report: Report) -> None:
+def _flag_failing(config: CollectConfig, health: dict[str, FeedHealth], report: Report) -> None:
     """Say loudly which configured feeds have failed several times in a row."""
-    for spec in settings.sources:
+    for spec in config.sources:
         known = health.get(spec.key)
-        if known is None or known.gone_since or known.failures < settings.feed_failure_alert:
+        if known is None or known.gone_since or known.failures < config.failure_alert:
             continue
         since = f"{known.last_success:%Y-%m-%d %H:%M} UTC" if known.last_success else "never"
         report(
@@ -216,12 +208,12 @@ class SourceRow:
     failing: bool
 
 
-def source_rows(settings: Settings, store: Store | None) -> list[SourceRow]:
+def source_rows(config: CollectConfig, store: Store | None) -> list[SourceRow]:
     """Every configured source with what the database knows of its health."""
     health = FeedLedger(store).health() if store is not None else {}
     rows = []
-    for spec in settings.sources:
+    for spec in config.sources:
         known = health.get(spec.key)
-        failing = known is not None and known.failures >= settings.feed_failure_alert
+        failing = known is not None and known.failures >= config.failure_alert
         rows.append(SourceRow(spec, known, failing))
     return rows

@@ -1,4 +1,4 @@
-"""Adapter: fetch feeds over HTTP with httpx, concurrently and within bounds.
+"""Fetch feeds over HTTP with httpx, concurrently and within bounds.
 
 Each fetch sends the stored validators (a 304 costs a round trip and no body), follows
 redirects and reports a permanent one (301/308 from the first hop on) so the caller can
@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from .. import __version__
+from .config import FetchLimits
 
-USER_AGENT = f"newsletter/{__version__} (feed collector of a Daily Newsletter)"
 MAX_REDIRECTS = 5
 _PERMANENT = (301, 308)
 
@@ -47,14 +46,6 @@ class FeedResponse:
     not_modified: bool = False
     gone: bool = False
     error: str | None = None  # why the feed could not be fetched
-
-
-@dataclass(frozen=True, slots=True)
-class FetchLimits:
-    timeout: float = 30.0  # seconds for one whole fetch, connect to last byte
-    max_bytes: int = 5_000_000
-    concurrency: int = 8
-    user_agent: str = USER_AGENT
 
 
 def fetch_feeds(

@@ -1,4 +1,4 @@
-"""Adapter: read articles from the configured folders, and the templates from disk.
+"""Read articles from the configured folders of article files.
 
 A folder source holds article files (``seeds/`` by default); feeds are fetched by
 ``fetch``. A file that cannot be read or parsed is reported with its path and skipped; the
@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
-from ..errors import InputError, ParseError
+from ..errors import ParseError
 from ..models import Article
-from ..settings.config import SourceSpec
 from .article_file import ARTICLE_SUFFIXES, parse_article_file
-
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+from .config import SourceSpec
 
 
 @dataclass
@@ -87,33 +85,3 @@ def read_folder(folder: Path, tz: tzinfo, into: Collected) -> None:
             )
         except ParseError as exc:
             into.problems.append(f"{exc}; skipped")
-
-
-def default_templates_dir() -> Path:
-    """The templates shipped with the package (a wheel), else the checkout's templates/."""
-    packaged = PACKAGE_DIR / "default_templates"
-    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / "templates"
-
-
-def load_templates(user_dir: Path | None) -> dict[str, str]:
-    """Template sources by name: the defaults, each overridden by a file of the same name in
-    ``user_dir``.
-
-    Raises:
-        InputError: ``user_dir`` does not exist or a template file cannot be read.
-    """
-    dirs = [default_templates_dir()]
-    if user_dir is not None:
-        if not user_dir.is_dir():
-            raise InputError(
-                f"{user_dir}: templates folder not found", "fix the 'templates' setting"
-            )
-        dirs.append(user_dir)
-    templates: dict[str, str] = {}
-    for folder in dirs:
-        for path in sorted(folder.glob("*.j2")):
-            try:
-                templates[path.name] = path.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"{path}: cannot read the template: {exc}") from None
-    return templates

@@ -1,7 +1,7 @@
 """The daemon (``newsletter serve``): APScheduler runs the daily job on the ``schedule``
 setting, in the ``timezone`` setting, next to a small HTTP app (``/healthz``).
 
-The scheduled job is ``pipeline.send_edition``, the function ``newsletter send`` runs from
+The scheduled job is ``job.send_edition``, the function ``newsletter send`` runs from
 cron, under the same lock. The database decides what is owed, never the process's memory:
 
 - a scheduled run that finished (not stopped by a signal) records ``scheduler.done.<day>``
@@ -30,12 +30,13 @@ from typing import Any
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from .. import job as pipeline
-from ..delivery.report import summary_json, summary_line
+from ..delivery.summary import summary_json, summary_line
 from ..errors import LockedError, NewsletterError
+from ..job import collect_locked, send_edition
 from ..models import RunSummary
-from ..settings.config import Settings
+from ..settings import Settings
 from ..settings.cron import WallClockTrigger, next_runs, parse_schedule, previous_run
+from ..settings.values import delivered_to
 from ..store.database import Store
 from .health import HealthState, RunRecord, add_health_routes, start_http
 
@@ -132,9 +133,7 @@ class Daemon:
                 log.info("edition %s: already sent by a scheduled run; nothing to do", day)
                 return
             self.health.running = True
-            summary = await pipeline.send_edition(
-                self.settings, started, self.clock, self.stop, day
-            )
+            summary = await send_edition(self.settings, started, self.clock, self.stop, day)
             run = RunRecord(str(day), started, self.clock(), outcome(summary), fields(summary))
             if not summary.stopped:  # stopped by a signal: a restart resumes the day
                 self.mark_done(run)
@@ -156,7 +155,7 @@ class Daemon:
     async def collect(self) -> None:
         """Collect new articles under the lock; a held lock or a failure is logged only."""
         try:
-            articles = await pipeline.collect_locked(self.settings, self.clock())
+            articles = await collect_locked(self.settings, self.clock())
         except LockedError:
             log.info("collection skipped: another run holds the lock")
         except NewsletterError as exc:
@@ -199,7 +198,7 @@ class Daemon:
         """One log line per run: the summary line (text) or the summary's fields (JSON)."""
         self.health.record(run)
         if summary is not None:
-            line = summary_line(summary, *where(self.settings))
+            line = summary_line(summary, *delivered_to(self.settings))
         else:
             line = f"not run: {run.error or note}"
         extra = {"event": "run", "day": run.day, "outcome": run.outcome, **(run.summary or {})}
@@ -312,13 +311,6 @@ def outcome(summary: RunSummary) -> str:
 def fields(summary: RunSummary) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(summary_json(summary))["summary"]
     return parsed
-
-
-def where(settings: Settings) -> tuple[Any, str | None]:
-    """(outbox, relay) as ``summary_line`` names them; the relay without its credentials."""
-    if settings.smtp_url:
-        return None, settings.smtp_url.split("@")[-1]
-    return settings.outbox, None
 
 
 def _minutes(span: timedelta) -> str:

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from ..errors import NewsletterError
-from ..job import secret_key
-from ..settings.config import Settings
+from ..settings import Settings
+from ..settings.values import list_files, secret_key
 from ..store.database import Store
 from ..subscribers.changes import apply_if_free, unsubscribe
 from ..subscribers.tokens import TokenCodec, key_fingerprint
@@ -131,7 +131,7 @@ def _unsubscribe(settings: Settings, email: str, now: datetime) -> None:
     """Record it; a CSV that cannot be rewritten now is reported, not the subscriber's
     problem: the unsubscribe is recorded and every send skips the address."""
     try:
-        unsubscribe(settings, email, "one-click", now)
+        unsubscribe(list_files(settings), email, "one-click", now)
     except NewsletterError as exc:
         print(
             f"newsletter serve: {email}: unsubscribe recorded, list not updated: {exc}",
@@ -182,4 +182,4 @@ async def apply_pending_forever(settings: Settings, clock: Clock) -> None:
     while True:
         await asyncio.sleep(APPLY_EVERY)
         with contextlib.suppress(Exception):  # reported by the next send or unsubscribe
-            await asyncio.to_thread(apply_if_free, settings, clock())
+            await asyncio.to_thread(apply_if_free, list_files(settings), clock())

@@ -1,4 +1,4 @@
-"""Adapter: submit messages to an SMTP relay over several reused connections.
+"""Submit messages to an SMTP relay over several reused connections.
 
 aiosmtplib opens each connection: TCP, implicit TLS or STARTTLS, the greeting, EHLO and
 AUTH. The mail transactions then run on a ``smtpsession.Session`` (pipelined when the

@@ -17,8 +17,9 @@ from pathlib import Path
 from ..edition.variants import FULL, Variants
 from ..mail.personalize import MessageTemplate
 from ..models import DeliveryStatus, Job, Outcome, RunSummary, Subscriber, SubscriberStatus
-from ..store.database import Store, StoredEdition, Suppressions
+from ..store.database import Store, StoredEdition
 from ..store.ledger import Ledger
+from ..store.suppressions import Suppressions
 from ..subscribers.csvfile import BadRow, read_subscribers
 
 log = logging.getLogger("newsletter")

@@ -1,6 +1,6 @@
-"""Adapter: the send loop over connections, and the local Maildir outbox.
+"""The send loop over connections, and the local Maildir outbox.
 
-Transports (this Maildir one, the SMTP relay in relay.py, which pipeline hands in) answer
+Transports (this Maildir one, the SMTP relay in ``relay``, which the job hands in) answer
 every message with an ``Outcome``; they know nothing about the ledger.
 """
 
@@ -91,7 +91,7 @@ class Policy:
 
 
 class Hooks(Protocol):
-    """The ledger side of the loop (pipeline.Sender)."""
+    """The ledger side of the loop (``delivery.sender.Sender``)."""
 
     def on_start(self, job: Job) -> None:
         """Called (and committed) right before the message is handed over."""

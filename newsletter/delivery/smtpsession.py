@@ -1,6 +1,6 @@
-"""Adapter detail of relay.py: mail transactions on a session aiosmtplib has opened.
+"""Part of ``relay``: mail transactions on a session aiosmtplib has opened.
 
-aiosmtplib connects, secures (TLS, STARTTLS), greets and authenticates. Then relay.py
+aiosmtplib connects, secures (TLS, STARTTLS), greets and authenticates. Then ``relay``
 hands the connection's transport to a ``Session``, which runs the mail transactions
 itself, one at a time:
 

@@ -1,0 +1,9 @@
+"""Edition: which articles, in which order, rendered once for everybody.
+
+Owns composing (``compose``, pure), rendering with Jinja and premailer (``render``,
+``templates``) into a ``RenderedEdition`` (``rendered``), section variants (``variants``),
+freezing the day's edition before a send (``freeze``, ``plan``), the web archive
+(``archive``), preview files (``preview``) and the headless browser (``browser``).
+
+May import: store, subscribers.
+"""

@@ -1,4 +1,4 @@
-"""Adapter: the web archive, a folder of static pages anyone may read.
+"""The web archive, a folder of static pages anyone may read.
 
 ``<day>.html`` per edition (the edition's own templates rendered with ``web`` true: no
 greeting, no address, no unsubscribe token), ``index.html`` listing them newest first, and
@@ -13,14 +13,21 @@ import html
 import os
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
 from ..errors import InputError
 from ..models import Edition
+from ..store.database import Store
+from ..subscribers.csvfile import subscriber_columns
+from .plan import ArchiveSite, EditionInputs, frozen_edition
 from .render import ListInfo, archive_page_name, fill_neutral, render_edition, render_page
+from .rendered import RenderedEdition
+from .templates import load_templates
+
+Report = Callable[[str], None]
 
 INDEX = "index.html"
 FEED = "feed.xml"
@@ -171,3 +178,57 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --- the site, built from the database ------------------------------------------------
+
+
+def build_archive(
+    site: ArchiveSite, inputs: EditionInputs, store: Store, only: date | None = None
+) -> int:
+    """Write the archive's pages (every edition, or only the day ``only``), its index and
+    its feed; return how many editions it lists.
+
+    Raises:
+        InputError: the folder cannot be written; TemplateError: a template fails.
+    """
+    templates = load_templates(inputs.templates)
+    fields = _archive_fields(inputs.subscribers)
+    pages: list[ArchivePage] = []
+    files: dict[str, str | bytes] = {}
+    for stored, _counts in store.editions():
+        edition = frozen_edition(store, stored)
+        # The subject as sent (frozen), its merge fields neutral: cheap, no re-rendering.
+        frozen = RenderedEdition.from_json(stored.rendered)
+        pages.append(ArchivePage(edition, fill_neutral(frozen, frozen.subject, False)))
+        # Only the pages asked for are rendered (premailer costs ~0.1 s a page).
+        if only is None or stored.day == only:
+            html = render_archive_page(edition, templates, inputs.info, fields)
+            files[archive_page_name(stored.day)] = html
+    files[INDEX] = index_html(pages, templates, inputs.info)
+    files[FEED] = atom_feed(pages, inputs.info, site.domain, site.list_id, site.zone)
+    write_archive(site.folder, files)
+    return len(pages)
+
+
+def _archive_fields(subscribers: Path) -> list[str]:
+    """The CSV columns, so a template's ``subscriber.city`` renders (neutral) on the web
+    too; an unreadable list does not stop the archive."""
+    try:
+        return subscriber_columns(subscribers)
+    except InputError:
+        return []
+
+
+def publish_edition(
+    site: ArchiveSite, inputs: EditionInputs, store: Store, day: date, report: Report
+) -> None:
+    """Put the day's edition on the web archive (a send's step, after freezing).
+
+    A failure is reported and the send goes on: the archive is a copy, the mail is the
+    product; ``newsletter archive`` rebuilds it later.
+    """
+    try:
+        build_archive(site, inputs, store, only=day)
+    except InputError as exc:
+        report(f"web archive not updated: {exc}")

@@ -1,4 +1,4 @@
-"""Adapter: a headless Chromium driven over the DevTools protocol, for previews and checks.
+"""A headless Chromium driven over the DevTools protocol, for previews and checks.
 
 Why the raw protocol over one websocket (the ``websockets`` package, pure Python with no
 dependencies) rather than Playwright or Selenium: we need five commands (open a page, set
@@ -224,3 +224,25 @@ class Browser:
                       "scale": 1}},
         )  # fmt: skip
         out.write_bytes(base64.b64decode(shot["data"]))
+
+
+# --- previews at desktop and phone widths ----------------------------------------
+
+SCREEN_WIDTHS = {"desktop": 1200, "phone": 375}
+
+
+def screenshot_preview(html_path: Path) -> list[Path]:
+    """Render a preview in headless Chromium at desktop and phone widths; write
+    ``<name>.desktop.png`` and ``<name>.phone.png`` next to it and return their paths.
+
+    Raises:
+        BrowserError: Chromium is missing or failed (the message says how to install it).
+    """
+    shots = []
+    with Browser() as browser:
+        for label, width in SCREEN_WIDTHS.items():
+            browser.open(html_path, width)
+            out = html_path.with_name(f"{html_path.stem}.{label}.png")
+            browser.screenshot(out)
+            shots.append(out)
+    return shots

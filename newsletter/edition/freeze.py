@@ -1,5 +1,9 @@
-"""Freeze the day's edition before a send: compose and render it once, its section
-variants, and its page on the web archive.
+"""Freeze the day's edition before a send: compose and render it once, with its section
+variants, and put it on the web archive; a resumed send reads the frozen bytes back.
+
+Once frozen an edition never changes: a resumed send sends the same bytes. Variants frozen
+by an earlier run are reused as they are; only section choices new since then are
+rendered, still before anything is sent.
 
 Rendering loads premailer, cssutils and lxml: ~15 MB that would stay in the sending
 process for the whole run. For a large list, where the send's memory matters (the budget
@@ -17,67 +21,201 @@ import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
 
-from ..job import EditionPlan, edition_to_send, log
-from ..settings.config import Settings
-from ..store.database import Store
-from .variants import Variants
+from ..models import Article
+from ..store.database import Store, StoredEdition
+from ..subscribers.csvfile import column_values, subscriber_columns
+from .compose import compose
+from .plan import ArchiveSite, EditionInputs, EditionPlan, frozen_edition
+from .rendered import RenderedEdition
+from .templates import load_templates
+from .variants import FULL, SECTIONS_COLUMN, Variants, variant_edition, variant_key
 
+log = logging.getLogger("newsletter")
 ISOLATE_ABOVE = 100_000  # subscriber rows from which "auto" renders in a child process
+Isolation = Literal["auto", "always", "never"]
+
+
+def plan_edition(
+    inputs: EditionInputs, articles: list[Article], day: date, number: int
+) -> EditionPlan | None:
+    """Compose and render an edition from ``articles``; None when there are none.
+
+    Raises:
+        TemplateError, EditionTooLarge: nothing has been recorded or sent.
+        InputError: the subscriber file is missing, unreadable or has no email column
+            (checked before an edition is frozen, so a fixed file resumes cleanly).
+    """
+    edition = compose(
+        articles,
+        day=day,
+        number=number,
+        max_articles=inputs.max_articles,
+        section_order=list(inputs.section_order),
+    )
+    if edition is None:
+        return None
+    from .render import render_edition  # Jinja and premailer: only when rendering
+
+    templates = load_templates(inputs.templates)
+    fields = subscriber_columns(inputs.subscribers)
+    rendered = render_edition(edition, templates, inputs.info, fields)
+    return EditionPlan(day, number, tuple(a.id for a in edition.articles), rendered)
+
+
+def plan_from(stored: StoredEdition) -> EditionPlan:
+    """The plan of an edition frozen earlier: the same articles, the same rendered bytes."""
+    rendered = RenderedEdition.from_json(stored.rendered)
+    return EditionPlan(stored.day, stored.number, stored.article_ids, rendered, stored)
+
+
+def frozen_or_new(
+    inputs: EditionInputs, store: Store, day: date, now: datetime
+) -> EditionPlan | None:
+    """The day's edition: the frozen one if it exists, else a new one composed from the
+    articles not yet in an edition, and frozen.
+
+    Raises:
+        as ``plan_edition``.
+    """
+    stored = store.edition_for(day)
+    if stored is not None:
+        return plan_from(stored)
+    plan = plan_edition(inputs, store.unassigned_articles(), day, store.next_edition_number())
+    if plan is None:
+        return None
+    stored = store.freeze_edition(
+        day,
+        plan.number,
+        plan.rendered.subject,
+        plan.article_ids,
+        plan.rendered.to_json(),
+        plan.rendered.fingerprint,
+        now,
+    )
+    return EditionPlan(day, plan.number, plan.article_ids, plan.rendered, stored)
+
+
+def edition_to_send(
+    inputs: EditionInputs, store: Store, day: date, now: datetime, retry_only: bool
+) -> EditionPlan | None:
+    """The day's frozen edition; unless ``retry_only``, a new one composed and frozen when
+    there is none (None: no edition and no new articles).
+
+    Raises:
+        TemplateError, EditionTooLarge, InputError: nothing has been recorded.
+    """
+    if retry_only:
+        stored = store.edition_for(day)
+        return None if stored is None else plan_from(stored)
+    return frozen_or_new(inputs, store, day, now)
+
+
+def prepare_variants(inputs: EditionInputs, store: Store, plan: EditionPlan) -> Variants:
+    """Every section variant the subscriber list asks for, rendered once and frozen.
+
+    Raises:
+        InputError, TemplateError, EditionTooLarge: nothing has been sent.
+    """
+    assert plan.stored is not None
+    choices = column_values(inputs.subscribers, SECTIONS_COLUMN)
+    if not any(choices):  # no column, or everyone takes the whole edition
+        return Variants(())
+    edition = frozen_edition(store, plan.stored)
+    names = tuple(s.name for s in edition.sections)
+    wanted = {variant_key(names, c) for c in choices} - {None, FULL}
+    frozen = store.variants(plan.stored.id)
+    missing = sorted(k for k in wanted if k is not None and k not in frozen)
+    if missing:
+        from .render import render_edition  # Jinja and premailer: only when rendering
+
+        templates = load_templates(inputs.templates)
+        fields = subscriber_columns(inputs.subscribers)
+        new = {}
+        for key in missing:
+            variant = variant_edition(edition, key)
+            rendered = render_edition(variant, templates, inputs.info, fields)
+            new[key] = (rendered.to_json(), rendered.fingerprint)
+        store.freeze_variants(plan.stored.id, new)
+        frozen = store.variants(plan.stored.id)
+    rendered_variants = {k: RenderedEdition.from_json(frozen[k]) for k in wanted if k}
+    return Variants(names, rendered_variants)
 
 
 def prepare(
-    settings: Settings, store: Store, day: date, now: datetime, retry_only: bool
+    inputs: EditionInputs,
+    site: ArchiveSite | None,
+    store: Store,
+    day: date,
+    now: datetime,
+    retry_only: bool,
 ) -> tuple[EditionPlan | None, Variants]:
-    """The day's edition, frozen (composed and rendered if new), its variants, and the
-    archive page.
+    """The day's edition, frozen (composed and rendered if new), its variants, and its page
+    on the web archive (when there is one).
 
     Raises:
         TemplateError, EditionTooLarge, InputError: nothing has been sent.
     """
-    from .publish import prepare_variants, publish_edition  # renders: Jinja, premailer
-
-    plan = edition_to_send(settings, store, day, now, retry_only)
+    plan = edition_to_send(inputs, store, day, now, retry_only)
     if plan is None or plan.stored is None:
         return None, Variants(())
-    variants = prepare_variants(settings, store, plan)
-    publish_edition(settings, store, plan, lambda problem: log.warning("%s", problem))
+    variants = prepare_variants(inputs, store, plan)
+    if site is not None:
+        from .archive import publish_edition  # Jinja and premailer: only when rendering
+
+        publish_edition(site, inputs, store, plan.day, lambda problem: log.warning("%s", problem))
     return plan, variants
 
 
 async def prepare_for_send(
-    settings: Settings, store: Store, day: date, now: datetime, retry_only: bool, rows: int
+    inputs: EditionInputs,
+    site: ArchiveSite | None,
+    store: Store,
+    day: date,
+    now: datetime,
+    retry_only: bool,
+    rows: int,
+    isolation: Isolation,
 ) -> tuple[EditionPlan | None, Variants]:
     """``prepare``, in a child process when the list is large (see the module's docstring).
 
     Raises:
         as ``prepare`` (an error in the child is raised here, unchanged).
     """
-    mode = settings.render_isolation
-    if mode == "never" or (mode == "auto" and rows < ISOLATE_ABOVE):
-        return prepare(settings, store, day, now, retry_only)
-    await asyncio.to_thread(_in_child, settings, day, now, retry_only)
+    if isolation == "never" or (isolation == "auto" and rows < ISOLATE_ABOVE):
+        return prepare(inputs, site, store, day, now, retry_only)
+    await asyncio.to_thread(_in_child, inputs, site, store.path, day, now, retry_only)
     # Frozen by the child: reading it back renders nothing (unless the CSV gained a new
     # section choice in between, which is then rendered here, still before sending).
-    plan = edition_to_send(settings, store, day, now, retry_only=True)
+    plan = edition_to_send(inputs, store, day, now, retry_only=True)
     if plan is None or plan.stored is None:
         return None, Variants(())
-    from .publish import prepare_variants
-
-    return plan, prepare_variants(settings, store, plan)
+    return plan, prepare_variants(inputs, store, plan)
 
 
-def _in_child(settings: Settings, day: date, now: datetime, retry_only: bool) -> None:
+def _in_child(
+    inputs: EditionInputs,
+    site: ArchiveSite | None,
+    database: Path,
+    day: date,
+    now: datetime,
+    retry_only: bool,
+) -> None:
     handlers = [(h.formatter, h.level) for h in log.handlers]
     # spawn, not fork: the daemon's process has threads, and a forked child would inherit
     # their locks; a fresh interpreter inherits nothing.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        pool.submit(_child, settings, day, now, retry_only, log.level, handlers).result()
+        args = (inputs, site, database, day, now, retry_only, log.level, handlers)
+        pool.submit(_child, *args).result()
 
 
 def _child(
-    settings: Settings,
+    inputs: EditionInputs,
+    site: ArchiveSite | None,
+    database: Path,
     day: date,
     now: datetime,
     retry_only: bool,
@@ -92,5 +230,5 @@ def _child(
         handler.setFormatter(formatter)
         handler.setLevel(handler_level)
         log.addHandler(handler)
-    with Store(settings.database) as store:
-        prepare(settings, store, day, now, retry_only)
+    with Store(database) as store:
+        prepare(inputs, site, store, day, now, retry_only)

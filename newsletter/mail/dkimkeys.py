@@ -1,4 +1,4 @@
-"""Adapter: the DKIM private key file: read it into a signer, or create one (``dkim keygen``)."""
+"""The DKIM private key file: read it into a signer, or create one (``dkim keygen``)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
-from ..settings.config import Settings
 from .dkim import DkimKeyError, DkimSigner, new_private_key, txt_strings
 
 
-def dkim_signer(settings: Settings, now: datetime | None) -> DkimSigner | None:
-    """The signer the settings ask for, or None when DKIM is not configured.
+def load_signer(
+    key_path: Path | None, selector: str | None, domain: str, now: datetime | None
+) -> DkimSigner | None:
+    """A signer with the PEM private key at ``key_path`` for ``selector._domainkey.domain``
+    (``t=`` set from ``now``), or None when neither a key nor a selector is given.
 
     Raises:
-        ConfigError: only part of the DKIM settings is set, or the key file is unreadable
-            or not an RSA/Ed25519 PEM private key.
+        ConfigError: only one of the two is given, or the key file is unreadable or not an
+            RSA/Ed25519 PEM private key; the message names the setting to fix.
     """
-    key_path, selector = settings.dkim_private_key, settings.dkim_selector
     if key_path is None and selector is None:
         return None
     if key_path is None or not selector:
@@ -34,7 +35,6 @@ def dkim_signer(settings: Settings, now: datetime | None) -> DkimSigner | None:
             f"{key_path}: cannot read the DKIM private key: {exc.strerror}",
             "create one with 'newsletter dkim keygen' or fix dkim_private_key",
         ) from None
-    domain = settings.dkim_domain or settings.from_domain
     timestamp = int(now.timestamp()) if now is not None else None
     try:
         return DkimSigner(pem, selector, domain, timestamp)

@@ -5,7 +5,7 @@ edition. Instead the MIME structure is built once per edition as byte segments:
 quoted-printable bodies cut at each merge token, the token's line ended with a soft line
 break. Per subscriber only the merge values are encoded (a few short strings) and joined
 in. The result decodes exactly as the email package would decode a message it built
-itself; tests/test_personalize.py holds the proof.
+itself; tests/test_mail_personalize.py holds the proof.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class MailContext:
 def unsubscribe_url(ctx: MailContext, email: str, tokens: TokenCodec | None = None) -> str:
     """The link in the footer and in List-Unsubscribe (mailto when there is no public_url).
 
-    The path is ``/unsubscribe/<token>``: ``newsletter serve`` answers it (web.py).
+    The path is ``/unsubscribe/<token>``: ``newsletter serve`` answers it (``daemon.web``).
     """
     if ctx.public_url:
         token = (tokens or TokenCodec(ctx.secret, ctx.list_id)).make(email)

@@ -16,13 +16,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -31,63 +28,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ..collect.config import SourceSpec
 from ..delivery.throttle import parse_limits
 from ..errors import ConfigError
 from .cron import parse_duration, parse_schedule
 
 DEFAULT_CONFIG = "newsletter.toml"
-FEED_SCHEMES = ("http", "https")
-
-
-class SourceSpec(BaseModel):
-    """One entry of ``sources``: a feed URL or a folder of article files, with its options.
-
-    A plain string in the list is shorthand: ``"https://..."`` is a feed, anything else a
-    folder. ``name`` labels the source in messages and ``newsletter sources``; ``section``
-    puts every article of the source in that section; ``max_items`` caps how many new items
-    one collection takes from it (the newest); ``enabled = false`` keeps it listed but unread.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = None
-    url: str | None = None
-    path: Path | None = None
-    section: str | None = None
-    max_items: int | None = Field(default=None, ge=1, le=500)
-    enabled: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _http_only(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value.strip())
-            if parts.scheme.lower() not in FEED_SCHEMES or not parts.hostname:
-                raise ValueError(f"{value!r} is not an http(s) feed URL")
-            return value.strip()
-        return value
-
-    @model_validator(mode="after")
-    def _url_or_path(self) -> SourceSpec:
-        if (self.url is None) == (self.path is None):
-            raise ValueError("a source needs exactly one of 'url' (a feed) or 'path' (a folder)")
-        return self
-
-    @property
-    def is_feed(self) -> bool:
-        return self.url is not None
-
-    @property
-    def key(self) -> str:
-        """What identifies the source in the database: its URL as configured, or its path."""
-        return self.url if self.url is not None else str(self.path)
-
-    @property
-    def label(self) -> str:
-        """How messages name the source: its name, else the feed URL or the folder name."""
-        if self.name:
-            return self.name
-        return self.url if self.url is not None else Path(str(self.path)).name
 
 
 class Settings(BaseSettings):
@@ -127,7 +73,7 @@ class Settings(BaseSettings):
     unsubscribe_mailto: str | None = None  # default: the From address
     postal_address: str = "Daily Newsletter, 1 Example Street, Example City"
     secret_key: SecretStr | None = None  # signs unsubscribe links; generated when unset
-    # --- issue 6: unsubscribes and DKIM ---
+    # --- unsubscribes and DKIM ---
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)  # after a rotation
     previous_secret_keys_days: int = Field(default=90, ge=0)  # how long old links still work
     dkim_private_key: Path | None = None  # PEM file (RSA or Ed25519); signs every message
@@ -163,7 +109,7 @@ class Settings(BaseSettings):
     render_isolation: Literal["auto", "always", "never"] = "auto"
     timezone: str = "UTC"
 
-    # --- the daemon, `newsletter serve` (issue #7) ---
+    # --- the daemon, `newsletter serve` ---
     schedule: str = "0 7 * * *"  # crontab expression in `timezone`: when the edition goes out
     collect_schedule: str | None = None  # optional, more frequent collection between sends
     late_grace: timedelta = timedelta(hours=3)  # a run missed by less is made up at start

@@ -1,4 +1,4 @@
-"""Adapter: add sources to newsletter.toml, keeping everything else in it as it was.
+"""Add sources to newsletter.toml, keeping everything else in it as it was.
 
 Used by ``newsletter sources import``: imported feeds become ordinary entries of
 ``sources`` in the config file, so the file stays the one place where sources are defined

@@ -1,6 +1,6 @@
-"""Adapter (part of the store): feed health and item identity in the SQLite database.
+"""Feed health and item identity in the SQLite database.
 
-Kept apart from ``store.py`` so the delivery ledger and the feed ledger can change
+Kept apart from ``database`` so the delivery ledger and the feed ledger can change
 independently; it works on a ``Store``'s connection and its tables come from the store's
 migration 2. Time always comes in as an argument.
 """

@@ -1,4 +1,7 @@
-"""Adapter: at most one run at a time, with an OS file lock.
+"""At most one run at a time, with an OS file lock beside the database.
+
+The lock serialises every writer of the database and of the subscriber CSV: a send, a
+collection, an archive rebuild, a list change.
 
 The lock dies with its process (kill -9 included), so there is never a stale lock to
 clean up; the lock file itself is never deleted (deleting it would let two runs lock two
@@ -14,6 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import LockedError
+
+
+def lock_path(database: Path) -> Path:
+    """The lock file of the run that uses ``database``: ``<database>.lock`` beside it."""
+    return database.with_name(database.name + ".lock")
 
 
 @contextmanager

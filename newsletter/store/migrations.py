@@ -55,7 +55,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX IF EXISTS deliveries_status;
     """,
-    # 3 (feeds, issue #4): each feed's health and HTTP validators; every key an item was
+    # 3 (feeds): each feed's health and HTTP validators; every key an item was
     # seen under (article_id NULL: seen on a source's first run and left out on purpose)
     """
     CREATE TABLE feed_sources (
@@ -78,7 +78,7 @@ MIGRATIONS: tuple[str, ...] = (
         seen_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
-    # 4 (issue 6): unsubscribes recorded at once (by the web endpoint, the CLI), consulted
+    # 4 (unsubscribes): unsubscribes recorded at once (by the web endpoint, the CLI), consulted
     # by a running send, and applied to the CSV (applied_at) when the run lock is free.
     """
     CREATE TABLE suppressions (
@@ -90,7 +90,7 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX suppressions_pending ON suppressions(email) WHERE applied_at IS NULL;
     """,
-    # 5 (design, #5): section-preference variants, frozen like the edition itself
+    # 5 (section variants): section-preference variants, frozen like the edition itself
     """
     CREATE TABLE edition_variants (
         edition_id INTEGER NOT NULL REFERENCES editions(id),

@@ -1,0 +1,8 @@
+"""Subscribers: who is on the list, and every change to it.
+
+Owns the CSV (``csvfile`` reads and validates it as a stream, ``edits`` rewrites it
+atomically), imports from other services (``imports``), list changes under the run lock
+with who left remembered (``changes``), and unsubscribe tokens (``tokens``).
+
+May import: store.
+"""

@@ -1,4 +1,4 @@
-"""List management wired over the adapters: the CSV, the suppressions table, the run lock.
+"""Changes to the list: the CSV, the suppressions table, the run lock.
 
 The CSV is the truth for who is on the list and is only rewritten under the run lock, the
 same lock a send holds for its whole run (an hour for a big list). An unsubscribe must not
@@ -22,19 +22,16 @@ from pathlib import Path
 
 from ..errors import InputError, LockedError
 from ..models import Subscriber, SubscriberStatus
-from ..settings.config import Settings
-from ..store.database import Store, Suppressions
-from ..store.lock import run_lock
-from .csvfile import (
-    BadRow,
+from ..store.database import Store
+from ..store.lock import lock_path, run_lock
+from ..store.suppressions import Suppressions
+from .csvfile import BadRow, clean_field, normalise_address, read_subscribers
+from .edits import (
     Edit,
     Row,
     add_subscriber,
-    clean_field,
     create_list,
     edit_list,
-    normalise_address,
-    read_subscribers,
     remove_subscriber,
     set_status,
 )
@@ -43,11 +40,20 @@ from .imports import Export, ImportRow, parse_export
 Report = Callable[[str], None]
 
 
-def lock_path(settings: Settings) -> Path:
-    return settings.database.with_name(settings.database.name + ".lock")
+@dataclass(frozen=True, slots=True)
+class ListFiles:
+    """Where the list lives: the subscriber CSV, and the database that records who left
+    (its lock file, beside it, serialises every writer of both)."""
+
+    subscribers: Path
+    database: Path
+
+    @property
+    def lock(self) -> Path:
+        return lock_path(self.database)
 
 
-def apply_pending(settings: Settings, store: Store, now: datetime) -> int:
+def apply_pending(files: ListFiles, store: Store, now: datetime) -> int:
     """Write recorded unsubscribes and bounces into the CSV; the caller holds the lock.
 
     Returns how many rows changed. Raises:
@@ -58,7 +64,7 @@ def apply_pending(settings: Settings, store: Store, now: datetime) -> int:
     if not pending:
         return 0
     statuses = {email: SubscriberStatus(status) for email, status in pending.items()}
-    changed = set_status(settings.subscribers, statuses)
+    changed = set_status(files.subscribers, statuses)
     table.mark_applied(pending, now)
     return len(changed)
 
@@ -72,34 +78,34 @@ class Unsubscribed:
     applied: bool
 
 
-def unsubscribe(settings: Settings, email: str, source: str, now: datetime) -> Unsubscribed:
+def unsubscribe(files: ListFiles, email: str, source: str, now: datetime) -> Unsubscribed:
     """Unsubscribe an address at once; update the CSV now if no send holds the lock.
 
     Raises:
         InputError: the CSV cannot be rewritten (the unsubscribe is recorded all the same
             and a send still skips the address).
     """
-    with Store(settings.database) as store:
+    with Store(files.database) as store:
         new = Suppressions(store).record(email, SubscriberStatus.UNSUBSCRIBED, source, now)
         try:
-            with run_lock(lock_path(settings)):
-                apply_pending(settings, store, now)
+            with run_lock(files.lock):
+                apply_pending(files, store, now)
         except LockedError:
             return Unsubscribed(email, new, applied=False)
     return Unsubscribed(email, new, applied=True)
 
 
-def apply_if_free(settings: Settings, now: datetime) -> int | None:
+def apply_if_free(files: ListFiles, now: datetime) -> int | None:
     """``apply_pending`` when the lock is free; None when a run holds it."""
     try:
-        with run_lock(lock_path(settings)), Store(settings.database) as store:
-            return apply_pending(settings, store, now)
+        with run_lock(files.lock), Store(files.database) as store:
+            return apply_pending(files, store, now)
     except LockedError:
         return None
 
 
 def add(
-    settings: Settings,
+    files: ListFiles,
     email: str,
     name: str,
     fields: Mapping[str, str],
@@ -107,25 +113,25 @@ def add(
     now: datetime,
 ) -> str:
     """``subscribers add``. Raises: LockedError, InputError, ValueError (bad address)."""
-    with run_lock(lock_path(settings)), Store(settings.database) as store:
-        apply_pending(settings, store, now)
-        create_list(settings.subscribers)
+    with run_lock(files.lock), Store(files.database) as store:
+        apply_pending(files, store, now)
+        create_list(files.subscribers)
         if resubscribe:
             Suppressions(store).forget(email)
-        return add_subscriber(settings.subscribers, email, name, fields, resubscribe)
+        return add_subscriber(files.subscribers, email, name, fields, resubscribe)
 
 
-def remove(settings: Settings, email: str, now: datetime) -> bool:
+def remove(files: ListFiles, email: str, now: datetime) -> bool:
     """``subscribers remove``: the row goes; an earlier unsubscribe is still remembered.
 
     Raises: LockedError, InputError."""
-    with run_lock(lock_path(settings)), Store(settings.database) as store:
-        apply_pending(settings, store, now)
-        return remove_subscriber(settings.subscribers, email)
+    with run_lock(files.lock), Store(files.database) as store:
+        apply_pending(files, store, now)
+        return remove_subscriber(files.subscribers, email)
 
 
 def import_export(
-    settings: Settings, path: Path, forced: str | None, now: datetime
+    files: ListFiles, path: Path, forced: str | None, now: datetime
 ) -> tuple[Export, MergeReport]:
     """``subscribers import``: detect the export's format and merge it in.
 
@@ -137,24 +143,24 @@ def import_export(
     except OSError as exc:
         raise InputError(f"{path}: cannot read the export: {exc.strerror}") from None
     export = parse_export(data, str(path), forced)
-    with run_lock(lock_path(settings)), Store(settings.database) as store:
-        apply_pending(settings, store, now)
-        create_list(settings.subscribers)
+    with run_lock(files.lock), Store(files.database) as store:
+        apply_pending(files, store, now)
+        create_list(files.subscribers)
         table = Suppressions(store)
-        report = merge_import(settings.subscribers, str(path), export.rows, table.known)
+        report = merge_import(files.subscribers, str(path), export.rows, table.known)
     return export, report
 
 
-def rows(settings: Settings) -> Iterator[Subscriber | BadRow]:
+def rows(files: ListFiles) -> Iterator[Subscriber | BadRow]:
     """The list as read (no lock: reading never conflicts with an atomic rewrite)."""
-    return read_subscribers(settings.subscribers)
+    return read_subscribers(files.subscribers)
 
 
-def counts(settings: Settings) -> tuple[Counter[str], int]:
+def counts(files: ListFiles) -> tuple[Counter[str], int]:
     """Subscribers by status, and the number of unusable rows."""
     by_status: Counter[str] = Counter({s.value: 0 for s in SubscriberStatus})
     bad = 0
-    for row in rows(settings):
+    for row in rows(files):
         if isinstance(row, BadRow):
             bad += 1
         else:
@@ -162,13 +168,13 @@ def counts(settings: Settings) -> tuple[Counter[str], int]:
     return by_status, bad
 
 
-def mark_bounced(settings: Settings, store: Store, emails: list[str], now: datetime) -> None:
+def mark_bounced(files: ListFiles, store: Store, emails: list[str], now: datetime) -> None:
     """For the delivery side (5.1.x replies): record the bounces; the CSV follows under the
     lock the caller holds. Raises: InputError (the records stay pending)."""
     table = Suppressions(store)
     for email in emails:
         table.record(email, SubscriberStatus.BOUNCED, "bounce", now)
-    apply_pending(settings, store, now)
+    apply_pending(files, store, now)
 
 
 # --- merging an import -------------------------------------------------------------------

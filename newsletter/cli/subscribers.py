@@ -1,22 +1,23 @@
-"""The command line of issue 6: ``subscribers ...``, ``serve`` and ``dkim keygen``.
+"""``newsletter subscribers ...``: add, remove, unsubscribe, list, count, check and import.
 
-Kept apart from cli.py (which adds these parsers and dispatches here) so each stays small.
+Every change goes through ``subscribers.changes``: under the run lock, with who left
+remembered in the database.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import ExitCode, InputError
-from ..mail.dkimkeys import keygen
 from ..models import Subscriber, SubscriberStatus
-from ..settings.config import Settings
+from ..settings import Settings
+from ..settings.values import list_files
 from ..subscribers import changes as membership
-from ..subscribers.csvfile import BadRow, find_subscriber, normalise_address
+from ..subscribers.csvfile import BadRow, normalise_address
+from ..subscribers.edits import find_subscriber
 from ..subscribers.imports import FORMATS
 
 
@@ -42,20 +43,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     imp.add_argument("file", type=Path)
     imp.add_argument("--format", choices=FORMATS, help="the export's tool (default: detected)")
 
-    dkim = commands.add_parser("dkim", help="DKIM signing keys")
-    dsub = dkim.add_subparsers(dest="action", required=True, metavar="ACTION")
-    gen = dsub.add_parser("keygen", help="create a private key; print the DNS record")
-    gen.add_argument("--selector", default=None, help="default: the dkim_selector setting")
-    gen.add_argument("--domain", default=None, help="default: dkim_domain or the From domain")
-    gen.add_argument("--type", choices=["rsa", "ed25519"], default="rsa", dest="kind")
-    gen.add_argument("--out", type=Path, help="key file (default: dkim/<selector>.pem)")
-
-
-def dispatch(args: argparse.Namespace, settings: Settings, now: datetime) -> int | None:
-    """Run an issue-6 command; None when ``args.command`` is not one of them."""
-    handler = _HANDLERS.get(args.command)
-    return None if handler is None else handler(args, settings, now)
-
 
 def _say(message: str) -> None:
     print(f"newsletter: {message}", file=sys.stderr)
@@ -68,16 +55,16 @@ def _address(raw: str) -> str:
         raise InputError(f"invalid address {raw!r}: {exc}") from None
 
 
-def _subscribers(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
-    action, path = args.action, settings.subscribers
+def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    action, path, files = args.action, settings.subscribers, list_files(settings)
     if action == "add":
         fields = dict(_pair(f) for f in args.field)
         email = _address(args.email)
-        done = membership.add(settings, email, args.name, fields, args.resubscribe, now)
+        done = membership.add(files, email, args.name, fields, args.resubscribe, now)
         print(f"{done} {email}")
     elif action == "remove":
         email = args.email.strip()
-        if not membership.remove(settings, email, now):
+        if not membership.remove(files, email, now):
             raise InputError(f"{path}: {email} is not on the list; nothing changed")
         print(f"removed {email}")
     elif action == "unsubscribe":
@@ -85,11 +72,11 @@ def _subscribers(args: argparse.Namespace, settings: Settings, now: datetime) ->
     elif action in ("list", "check"):
         return _list(settings, args.status if action == "list" else None, action == "check")
     elif action == "count":
-        by_status, bad = membership.counts(settings)
+        by_status, bad = membership.counts(files)
         text = ", ".join(f"{n} {status}" for status, n in by_status.items())
         print(text + (f", {bad} invalid rows (see 'subscribers check')" if bad else ""))
     elif action == "import":
-        export, report = membership.import_export(settings, args.file, args.format, now)
+        export, report = membership.import_export(files, args.file, args.format, now)
         for line in report.rejected:
             _say(f"rejected: {line}")
         print(
@@ -109,7 +96,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 def _unsubscribe(settings: Settings, email: str, now: datetime) -> str:
     row = find_subscriber(settings.subscribers, email)
-    done = membership.unsubscribe(settings, email, "command line", now)
+    done = membership.unsubscribe(list_files(settings), email, "command line", now)
     if row is None:
         return f"{email} is not on the list; recorded, so no import adds it"
     email = row.email  # as the list spells it
@@ -125,7 +112,7 @@ def _unsubscribe(settings: Settings, email: str, now: datetime) -> str:
 
 def _list(settings: Settings, status: str | None, check: bool) -> int:
     good = bad = 0
-    for row in membership.rows(settings):
+    for row in membership.rows(list_files(settings)):
         if isinstance(row, BadRow):
             bad += 1
             if check:
@@ -140,20 +127,4 @@ def _list(settings: Settings, status: str | None, check: bool) -> int:
     return 0
 
 
-def _dkim(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
-    selector = args.selector or settings.dkim_selector or f"nl{now:%Y%m}"
-    domain = args.domain or settings.dkim_domain or settings.from_domain
-    out = args.out or Path("dkim") / f"{selector}.pem"
-    record = keygen(out, args.kind, selector, domain)
-    print(record)
-    _say(
-        f"private key written to {out} (mode 0600). Publish the TXT record above, then set "
-        f'dkim_private_key = "{out}" and dkim_selector = "{selector}"'
-    )
-    return 0
-
-
-_HANDLERS: dict[str, Callable[[argparse.Namespace, Settings, datetime], int]] = {
-    "subscribers": _subscribers,
-    "dkim": _dkim,
-}
+HANDLERS = {"subscribers": run}

@@ -1,4 +1,4 @@
-"""What the command line shows: log lines (text or JSON), progress, the run's summary.
+"""What the command line shows while it works: log lines (text or JSON) and progress.
 
 Problems go to stderr (cron mails them). Progress is a rich bar with rate and ETA on a
 terminal; otherwise a plain line at most once a minute, so a short cron run prints only
@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -101,47 +100,3 @@ class ProgressView:
                 logging.getLogger(LOGGER).info(line + total, extra={"fields": fields})
             else:
                 print(f"{line}{total} ({rate:.0f}/s)", flush=True)
-
-
-def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
-    """The one-line summary of a send."""
-    if s.edition_key is None:
-        return s.note
-    head = f"edition {s.edition_key} (#{s.edition_number})"
-    if s.sent == s.deferred == s.failed == 0 and not s.stopped:
-        line = (
-            f"{head}: nothing new to send: "
-            f"already delivered to all {s.already_sent} active subscribers"
-        )
-        if s.unmatched:
-            line += f" ({s.unmatched} not sent: none of their sections today)"
-        return line
-    counts = f"{s.sent} sent"
-    for label in ("deferred", "failed", "bounced", "skipped", "in_doubt", "invalid"):
-        if value := getattr(s, label):
-            counts += f", {value} {label.replace('_', ' ')}"
-    if s.already_sent:
-        counts += f", {s.already_sent} already had it"
-    if s.unmatched:
-        counts += f", {s.unmatched} not sent (none of their sections today)"
-    counts += f" in {s.seconds:.1f} s ({s.rate:.0f}/s)"
-    if s.stopped:
-        counts += f"; {s.stopped}; rerun to continue"
-    if outbox is not None:
-        written = f"no SMTP server configured: {s.sent} messages written to {outbox}/ (Maildir)"
-        return f"{written}; {head}: {counts}"
-    return f"{head}: {counts} via {relay}"
-
-
-def summary_json(s: RunSummary) -> str:
-    fields = {
-        "edition": str(s.edition_key) if s.edition_key else None,
-        "number": s.edition_number,
-        **{k: getattr(s, k) for k in ("sent", "deferred", "failed", "bounced", "skipped",
-                                      "already_sent", "invalid", "in_doubt", "unmatched")},
-        "seconds": round(s.seconds, 3),
-        "rate": round(s.rate, 1),
-        "stopped": s.stopped or None,
-        "note": s.note or None,
-    }  # fmt: skip
-    return json.dumps({"summary": fields})

@@ -1,0 +1,154 @@
+"""The settings as the plain values each stage takes.
+
+Stages never see the ``Settings`` object: the job and the entry points call these to
+hand each stage only what it needs, as frozen values (paths, numbers, small dataclasses).
+Importing this module loads none of the heavy stacks (HTTP, feeds, Jinja, premailer).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from pathlib import Path
+
+from ..collect.config import CollectConfig, FetchLimits, user_agent
+from ..delivery.relay import SmtpTarget, SmtpTransport
+from ..delivery.sendloop import MaildirTransport, Policy, Transport
+from ..delivery.throttle import Limit, parse_limits
+from ..edition.plan import ArchiveSite, EditionInputs, EditionPlan
+from ..edition.rendered import ListInfo
+from ..mail.dkim import DkimSigner
+from ..mail.dkimkeys import load_signer
+from ..mail.personalize import MailContext, format_address
+from ..store.database import Store
+from ..subscribers.changes import ListFiles
+from .config import Settings
+
+
+def collect_config(settings: Settings) -> CollectConfig:
+    return CollectConfig(
+        sources=tuple(settings.sources),
+        zone=settings.zone,
+        limits=FetchLimits(
+            timeout=settings.feed_timeout,
+            max_bytes=settings.feed_max_bytes,
+            concurrency=settings.feed_concurrency,
+            user_agent=user_agent(settings.public_url),
+        ),
+        new_source_window=timedelta(hours=settings.new_source_hours),
+        failure_alert=settings.feed_failure_alert,
+    )
+
+
+def list_files(settings: Settings) -> ListFiles:
+    return ListFiles(settings.subscribers, settings.database)
+
+
+def list_info(settings: Settings) -> ListInfo:
+    return ListInfo(
+        name=settings.newsletter_name,
+        postal_address=settings.postal_address,
+        public_url=settings.public_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto or settings.from_email,
+        language=settings.language,
+        archive_url=settings.archive_url if settings.archive is not None else None,
+        contact=parseaddr(settings.reply_to)[1] if settings.reply_to else settings.from_email,
+    )
+
+
+def edition_inputs(settings: Settings) -> EditionInputs:
+    return EditionInputs(
+        templates=settings.templates,
+        info=list_info(settings),
+        subscribers=settings.subscribers,
+        max_articles=settings.max_articles,
+        section_order=tuple(settings.section_order),
+    )
+
+
+def archive_site(settings: Settings) -> ArchiveSite | None:
+    """The web archive, or None when it is turned off (``archive = ""``)."""
+    if settings.archive is None:
+        return None
+    return ArchiveSite(
+        settings.archive, settings.from_domain, settings.list_identifier, settings.zone
+    )
+
+
+def secret_key(settings: Settings, store: Store | None) -> bytes:
+    """The key that signs unsubscribe links: the setting, else one generated and kept in the
+    database (so links keep working across runs without any configuration); without a
+    database (a preview), a throwaway one."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    if store is None:
+        return secrets.token_bytes(32)
+    key = store.meta("secret_key")
+    if key is None:
+        key = secrets.token_hex(32)
+        store.set_meta("secret_key", key)
+    return key.encode()
+
+
+def dkim_signer(settings: Settings, now: datetime | None) -> DkimSigner | None:
+    """Raises: ConfigError (half-configured DKIM, or an unusable key file)."""
+    domain = settings.dkim_domain or settings.from_domain
+    return load_signer(settings.dkim_private_key, settings.dkim_selector, domain, now)
+
+
+def mail_context(
+    settings: Settings, plan: EditionPlan, secret: bytes, now: datetime | None = None
+) -> MailContext:
+    """Raises: ConfigError (DKIM settings or key file)."""
+    name, address = parseaddr(settings.from_address)
+    return MailContext(
+        from_address=format_address(name, address),
+        list_id=settings.list_identifier,
+        list_name=settings.newsletter_name,
+        message_id_domain=settings.from_domain,
+        unsubscribe_mailto=settings.unsubscribe_mailto or settings.from_email,
+        public_url=settings.public_url,
+        secret=secret,
+        edition_tag=plan.tag,
+        reply_to=settings.reply_to,
+        dkim=dkim_signer(settings, now),
+    )
+
+
+def transport(settings: Settings) -> Transport:
+    """The SMTP relay of ``smtp_url``, else the local Maildir outbox."""
+    if settings.smtp_url is None:
+        return MaildirTransport(settings.outbox)
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    target = SmtpTarget.from_url(
+        settings.smtp_url,
+        settings.smtp_username,
+        password,
+        timeout=settings.smtp_timeout,
+        verify=settings.smtp_tls_verify,
+    )
+    return SmtpTransport(target, helo_name=settings.from_domain)
+
+
+def send_policy(settings: Settings) -> Policy:
+    return Policy(
+        connections=1 if settings.smtp_url is None else settings.smtp_connections,
+        messages_per_connection=settings.smtp_messages_per_connection,
+        max_attempts=settings.max_attempts,
+        backoff_unit=settings.retry_backoff,
+        backoff_cap=settings.retry_backoff_max,
+        pause_after_failures=settings.pause_after_failures,
+        max_rate_wait=settings.max_rate_wait,
+    )
+
+
+def rate_limits(settings: Settings) -> list[Limit]:
+    return parse_limits(settings.rate_limit) if settings.rate_limit else []
+
+
+def delivered_to(settings: Settings) -> tuple[Path | None, str | None]:
+    """(outbox, relay) as a send's summary names them; the relay without its credentials."""
+    if settings.smtp_url:
+        return None, settings.smtp_url.split("@")[-1]
+    return settings.outbox, None
