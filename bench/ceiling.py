@@ -2,7 +2,7 @@
 
 python bench/ceiling.py MESSAGE.eml PORT CONNECTIONS COUNT [sendmail|wire|session]
 
-sendmail: aiosmtplib's ``SMTP.sendmail(from, [to], bytes)``: the delivery issue's
+sendmail: aiosmtplib's ``SMTP.sendmail(from, [to], bytes)``: the usual way, the
           baseline. It re-scans the body every time (line endings twice, dot-stuffing).
 wire:     aiosmtplib with the bytes put into wire form once, then MAIL/RCPT/DATA through
           ``execute_command`` and the bytes written as they are.

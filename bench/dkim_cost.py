@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dkim
 
+from newsletter.collect.config import SourceSpec
 from newsletter.collect.folders import collect_sources
 from newsletter.edition.compose import compose
 from newsletter.edition.render import ListInfo, render_edition
@@ -37,7 +38,7 @@ def per_message(fn, n: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def main(n: int) -> None:
-    found = collect_sources([str(ROOT / "seeds")], UTC)
+    found = collect_sources([SourceSpec(path=ROOT / "seeds")], UTC)
     edition = compose(found.articles, day=date(2026, 11, 27), number=1, max_articles=20)
     assert edition is not None
     info = ListInfo("Daily Newsletter", "1 Example Street", "https://news.example.com", "n@e.com")

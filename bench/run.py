@@ -3,12 +3,12 @@
     python bench/run.py [--subscribers 20000] [--connections 16] [--sink auto]
 
 It builds a project in a temp folder (the seeds plus generated articles, so the message is
-about 57 KB, as in the delivery issue), generates a subscriber list, starts a sink
+about 57 KB), generates a subscriber list, starts a sink
 (Postfix's C ``smtp-sink`` when installed, else aiosmtpd, and says which), then measures
 in the same run:
 
 1. ceilings: the same pre-built bytes sent over the same connections by aiosmtplib's
-   ``sendmail`` (the delivery issue's baseline, which re-scans every body), by aiosmtplib
+   ``sendmail`` (the usual way to send, which re-scans every body), by aiosmtplib
    with bytes in wire form through ``execute_command``, and by newsletter's own transport
    alone (bench/ceiling.py says more);
 2. ``newsletter send`` end to end (CSV → personalize → submit → ledger) into the sink;

@@ -74,7 +74,20 @@ def imports(root: Path, name: str, path: Path) -> set[str]:
                 found.add(sub if _exists(root, sub) else base)
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("newsletter")}
+        elif isinstance(node, ast.Call) and _dynamic_import(node):
+            found.add(node.args[0].value)  # type: ignore[attr-defined]
     return found
+
+
+def _dynamic_import(call: ast.Call) -> bool:
+    """``importlib.import_module("newsletter...")`` or ``__import__("newsletter...")``."""
+    name = getattr(call.func, "attr", None) or getattr(call.func, "id", None)
+    first = call.args[0] if call.args else None
+    return (
+        name in ("import_module", "__import__")
+        and isinstance(first, ast.Constant)
+        and str(first.value).startswith("newsletter")
+    )
 
 
 def _exists(root: Path, dotted: str) -> bool:
@@ -89,7 +102,19 @@ def room(dotted: str) -> str:
 
 
 def graph(root: Path) -> dict[str, set[str]]:
-    return {name: imports(root, name, path) for name, path in modules(root)}
+    """Module -> the modules importing it runs: what it names, and the ``__init__`` of every
+    package above those (Python runs them first), except its own packages'."""
+    edges = {}
+    for name, path in modules(root):
+        targets = imports(root, name, path)
+        own = _ancestors(name) | {name}
+        edges[name] = {p for t in targets for p in _ancestors(t) | {t}} - own
+    return edges
+
+
+def _ancestors(dotted: str) -> set[str]:
+    parts = dotted.split(".")
+    return {".".join(parts[:i]) for i in range(2, len(parts))}
 
 
 def violations(edges: dict[str, set[str]]) -> list[str]:
@@ -206,6 +231,12 @@ def test_a_stage_importing_the_job_is_caught(copy: Path) -> None:
 def test_a_stage_importing_the_settings_is_caught(copy: Path) -> None:
     _append(copy / "mail" / "personalize.py", "from ..settings import Settings  # noqa")
     assert violations(graph(copy)) == ["newsletter.mail.personalize imports newsletter.settings"]
+
+
+def test_a_dynamic_import_is_caught(copy: Path) -> None:
+    line = 'importlib.import_module("newsletter.job")  # noqa'
+    _append(copy / "store" / "database.py", f"import importlib  # noqa\n    {line}")
+    assert violations(graph(copy)) == ["newsletter.store.database imports newsletter.job"]
 
 
 def test_a_function_level_cycle_between_stages_is_caught(copy: Path) -> None:

@@ -98,12 +98,13 @@ def _preview_plan(
     settings: Settings, store: Store | None, day: date, now: datetime
 ) -> EditionPlan | None:
     """The frozen edition of that day, else what a send would compose now."""
-    from ..collect.collector import preview_articles  # feeds and HTTP
     from ..edition.freeze import plan_edition, plan_from
     from ..settings import values
 
     if store is not None and (stored := store.edition_for(day)) is not None:
         return plan_from(stored)
+    from ..collect.collector import preview_articles  # feeds and HTTP: only to compose
+
     config = values.collect_config(settings)
     articles = {a.id: a for a in preview_articles(config, store, now, _warn)}
     number = 1

@@ -15,7 +15,7 @@ from ..errors import ExitCode, InputError
 from ..models import Subscriber, SubscriberStatus
 from ..settings import Settings
 from ..settings.values import list_files
-from ..subscribers import changes as membership
+from ..subscribers import changes
 from ..subscribers.csvfile import BadRow, normalise_address
 from ..subscribers.edits import find_subscriber
 from ..subscribers.imports import FORMATS
@@ -60,11 +60,11 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     if action == "add":
         fields = dict(_pair(f) for f in args.field)
         email = _address(args.email)
-        done = membership.add(files, email, args.name, fields, args.resubscribe, now)
+        done = changes.add(files, email, args.name, fields, args.resubscribe, now)
         print(f"{done} {email}")
     elif action == "remove":
         email = args.email.strip()
-        if not membership.remove(files, email, now):
+        if not changes.remove(files, email, now):
             raise InputError(f"{path}: {email} is not on the list; nothing changed")
         print(f"removed {email}")
     elif action == "unsubscribe":
@@ -72,11 +72,11 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     elif action in ("list", "check"):
         return _list(settings, args.status if action == "list" else None, action == "check")
     elif action == "count":
-        by_status, bad = membership.counts(files)
+        by_status, bad = changes.counts(files)
         text = ", ".join(f"{n} {status}" for status, n in by_status.items())
         print(text + (f", {bad} invalid rows (see 'subscribers check')" if bad else ""))
     elif action == "import":
-        export, report = membership.import_export(files, args.file, args.format, now)
+        export, report = changes.import_export(files, args.file, args.format, now)
         for line in report.rejected:
             _say(f"rejected: {line}")
         print(
@@ -96,7 +96,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 def _unsubscribe(settings: Settings, email: str, now: datetime) -> str:
     row = find_subscriber(settings.subscribers, email)
-    done = membership.unsubscribe(list_files(settings), email, "command line", now)
+    done = changes.unsubscribe(list_files(settings), email, "command line", now)
     if row is None:
         return f"{email} is not on the list; recorded, so no import adds it"
     email = row.email  # as the list spells it
@@ -112,7 +112,7 @@ def _unsubscribe(settings: Settings, email: str, now: datetime) -> str:
 
 def _list(settings: Settings, status: str | None, check: bool) -> int:
     good = bad = 0
-    for row in membership.rows(list_files(settings)):
+    for row in changes.rows(list_files(settings)):
         if isinstance(row, BadRow):
             bad += 1
             if check:

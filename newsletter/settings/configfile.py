@@ -21,7 +21,7 @@ from tomlkit.items import AoT, Array
 from ..collect.opml import OpmlFeed
 from ..errors import ConfigError
 
-DEFAULT_SOURCES = ({"path": "seeds"},)  # what an absent 'sources' means (settings.py)
+DEFAULT_SOURCES = ({"path": "seeds"},)  # what an absent 'sources' means (settings.config)
 
 
 def add_feed_sources(config: Path, feeds: Sequence[OpmlFeed]) -> None:

@@ -2,7 +2,9 @@
 
 Stages never see the ``Settings`` object: the job and the entry points call these to
 hand each stage only what it needs, as frozen values (paths, numbers, small dataclasses).
-Importing this module loads none of the heavy stacks (HTTP, feeds, Jinja, premailer).
+Importing this module loads none of the heavy stacks (HTTP, feeds, Jinja, premailer, SMTP,
+cryptography): each function imports what only it needs, so a command that needs one value
+pays for that one.
 """
 
 from __future__ import annotations
@@ -11,19 +13,20 @@ import secrets
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..collect.config import CollectConfig, FetchLimits, user_agent
-from ..delivery.relay import SmtpTarget, SmtpTransport
-from ..delivery.sendloop import MaildirTransport, Policy, Transport
 from ..delivery.throttle import Limit, parse_limits
 from ..edition.plan import ArchiveSite, EditionInputs, EditionPlan
 from ..edition.rendered import ListInfo
-from ..mail.dkim import DkimSigner
-from ..mail.dkimkeys import load_signer
-from ..mail.personalize import MailContext, format_address
 from ..store.database import Store
 from ..subscribers.changes import ListFiles
 from .config import Settings
+
+if TYPE_CHECKING:
+    from ..delivery.sendloop import Policy, Transport
+    from ..mail.dkim import DkimSigner
+    from ..mail.personalize import MailContext
 
 
 def collect_config(settings: Settings) -> CollectConfig:
@@ -93,6 +96,8 @@ def secret_key(settings: Settings, store: Store | None) -> bytes:
 
 def dkim_signer(settings: Settings, now: datetime | None) -> DkimSigner | None:
     """Raises: ConfigError (half-configured DKIM, or an unusable key file)."""
+    from ..mail.dkimkeys import load_signer  # cryptography
+
     domain = settings.dkim_domain or settings.from_domain
     return load_signer(settings.dkim_private_key, settings.dkim_selector, domain, now)
 
@@ -101,6 +106,8 @@ def mail_context(
     settings: Settings, plan: EditionPlan, secret: bytes, now: datetime | None = None
 ) -> MailContext:
     """Raises: ConfigError (DKIM settings or key file)."""
+    from ..mail.personalize import MailContext, format_address
+
     name, address = parseaddr(settings.from_address)
     return MailContext(
         from_address=format_address(name, address),
@@ -118,6 +125,9 @@ def mail_context(
 
 def transport(settings: Settings) -> Transport:
     """The SMTP relay of ``smtp_url``, else the local Maildir outbox."""
+    from ..delivery.relay import SmtpTarget, SmtpTransport  # aiosmtplib
+    from ..delivery.sendloop import MaildirTransport
+
     if settings.smtp_url is None:
         return MaildirTransport(settings.outbox)
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
@@ -132,6 +142,8 @@ def transport(settings: Settings) -> Transport:
 
 
 def send_policy(settings: Settings) -> Policy:
+    from ..delivery.sendloop import Policy
+
     return Policy(
         connections=1 if settings.smtp_url is None else settings.smtp_connections,
         messages_per_connection=settings.smtp_messages_per_connection,

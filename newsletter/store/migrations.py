@@ -1,4 +1,4 @@
-"""The database schema as ordered migrations (part of the store adapter).
+"""The database schema as ordered migrations.
 
 Each entry runs once, in the same transaction as its row in ``schema_migrations``
 (store.Store._migrate). Never edit an entry that has shipped: append a new one.
