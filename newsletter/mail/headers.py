@@ -1,5 +1,6 @@
-"""Header values built from subscriber, article and list data: folded, encoded, one line
-each. Pure; runs per subscriber, so the usual short value takes a fast path.
+"""Header values built from subscriber, article and list data: folded, encoded where they
+must be, never a header or a line of their own. Pure; runs per subscriber, so the usual
+short value takes a fast path.
 
 The rules (RFC 5322 §2.1.1: a line MUST be at most 998 octets, SHOULD be at most 78;
 §3.2.2: folding puts CRLF before whitespace that is already there; RFC 2047: text that is
@@ -9,18 +10,19 @@ between two encoded words is not part of the text, §6.2):
 - every line a header of ours is folded into is at most 78 octets, except a line that
   holds one thing that cannot be cut: an address or a URL in angle brackets (at most 998,
   as addresses are at most 254 octets);
-- no value can add a header or a line of its own: CR, LF and every other character that is
-  not printable ASCII end up inside base64 encoded words;
-- what a reader decodes is the value given. For an unstructured value (Subject) exactly.
-  For a display name (To, From, List-Id's phrase) the name, where runs of whitespace count
-  as one space (RFC 5322 §3.2.5: a phrase's whitespace is folding whitespace). A name is
-  cut into several encoded words at spaces, the space going into the next word; only a
-  run without spaces longer than one encoded word holds (42-45 UTF-8 bytes, e.g. sixteen
-  CJK characters, or an ASCII run longer than a line) is cut inside the run. RFC 2047
-  decoders (mail readers, ``email.header.decode_header``) join the words back exactly;
-  CPython's address parser (``email.policy.default``) keeps the whitespace between encoded
-  words, against §6.2, so there a cut shows as one more space: doubled at a space, added
-  inside a run.
+- no value can add a header or a line of its own: control characters (CR and LF among
+  them) and line separators become spaces (``header_text``), and every other character
+  that is not printable ASCII goes inside base64 encoded words;
+- what a reader decodes is the value given (after ``header_text``). For an unstructured
+  value (Subject) exactly. For a display name (To, From, List-Id's phrase) the name,
+  where runs of whitespace count as one space (RFC 5322 §3.2.5: a phrase's whitespace is
+  folding whitespace). A name is cut into several encoded words at spaces, the space
+  going into the next word; only a run without spaces longer than one encoded word holds
+  (42-45 UTF-8 bytes, e.g. sixteen CJK characters, or an ASCII run longer than a line)
+  is cut inside the run. RFC 2047 decoders (mail readers,
+  ``email.header.decode_header``) join the words back exactly; CPython's address parser
+  (``email.policy.default``) keeps the whitespace between encoded words, against §6.2,
+  so there a cut shows as one more space: doubled at a space, added inside a run.
 """
 
 from __future__ import annotations

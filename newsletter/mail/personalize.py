@@ -38,7 +38,10 @@ __all__ = [
     "encode_header_text",
     "encoded_words",
     "format_address",
+    "mailto_unsubscribe",
     "message_id",
+    "qp",
+    "subject_text",
     "unsubscribe_url",
 ]
 
