@@ -97,12 +97,19 @@ def run_preview(
 def _preview_plan(
     settings: Settings, store: Store | None, day: date, now: datetime
 ) -> EditionPlan | None:
-    """The frozen edition of that day, else what a send would compose now."""
-    from ..edition.freeze import plan_edition, plan_from
+    """The frozen edition of that day (its articles, rendered with the current templates
+    and settings, as the next send renders it), else what a send would compose now."""
+    from ..edition.freeze import current_plan, plan_edition, rendering_changed
     from ..settings import values
 
     if store is not None and (stored := store.edition_for(day)) is not None:
-        return plan_from(stored)
+        plan = current_plan(values.edition_inputs(settings), store, stored)
+        if rendering_changed(plan) and store.delivery_counts(stored.id).get("sent"):
+            _warn(
+                "templates or settings changed since this edition was first sent: this "
+                "preview shows the current version, which the next send uses (same articles)"
+            )
+        return plan
     from ..collect.collector import preview_articles  # feeds and HTTP: only to compose
 
     config = values.collect_config(settings)

@@ -1,9 +1,14 @@
-"""Freeze the day's edition before a send: compose and render it once, with its section
-variants, and put it on the web archive; a resumed send reads the frozen bytes back.
+"""Freeze the day's edition before a send: compose it once (which articles, in which
+order, its number) and render it, with its section variants, and put it on the web archive.
 
-Once frozen an edition never changes: a resumed send sends the same bytes. Variants frozen
-by an earlier run are reused as they are; only section choices new since then are
-rendered, still before anything is sent.
+The choice of articles is frozen for good: every later send of the day (a resumed one, a
+retry, one to subscribers added since) sends the same articles in the same order under the
+same number. The rendering is frozen with it, but follows the templates and settings: each
+send renders the frozen choice again with the current ones and, when the result differs
+(its ``fingerprint``), replaces the frozen rendering and its variants and says how many
+subscribers got the earlier version. The ledger still sees to it that nobody gets the
+edition twice. Rendering is checked before anything is sent, so a broken template stops
+the run as it would a new edition.
 
 Rendering loads premailer, cssutils and lxml: ~15 MB that would stay in the sending
 process for the whole run. For a large list, where the send's memory matters (the budget
@@ -19,12 +24,14 @@ import asyncio
 import logging
 import multiprocessing
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-from ..models import Article
+from ..models import Article, DeliveryStatus
 from ..store.database import Store, StoredEdition
 from ..subscribers.csvfile import column_values, subscriber_columns
 from .compose import compose
@@ -66,23 +73,18 @@ def plan_edition(
 
 
 def plan_from(stored: StoredEdition) -> EditionPlan:
-    """The plan of an edition frozen earlier: the same articles, the same rendered bytes."""
+    """The plan of an edition frozen earlier: its articles and its frozen rendering."""
     rendered = RenderedEdition.from_json(stored.rendered)
     return EditionPlan(stored.day, stored.number, stored.article_ids, rendered, stored)
 
 
-def frozen_or_new(
-    inputs: EditionInputs, store: Store, day: date, now: datetime
-) -> EditionPlan | None:
-    """The day's edition: the frozen one if it exists, else a new one composed from the
-    articles not yet in an edition, and frozen.
+def freeze_new(inputs: EditionInputs, store: Store, day: date, now: datetime) -> EditionPlan | None:
+    """A new edition for ``day``, composed from the articles not yet in one, and frozen;
+    None when there are none.
 
     Raises:
         as ``plan_edition``.
     """
-    stored = store.edition_for(day)
-    if stored is not None:
-        return plan_from(stored)
     plan = plan_edition(inputs, store.unassigned_articles(), day, store.next_edition_number())
     if plan is None:
         return None
@@ -98,19 +100,102 @@ def frozen_or_new(
     return EditionPlan(day, plan.number, plan.article_ids, plan.rendered, stored)
 
 
+def render_frozen(
+    inputs: EditionInputs, store: Store, stored: StoredEdition, keys: Iterable[str] = ()
+) -> tuple[RenderedEdition, dict[str, RenderedEdition]]:
+    """A frozen edition (its articles, their order, its number) rendered with the current
+    templates and settings, and its variants ``keys``. Records nothing.
+
+    Raises:
+        InputError: the articles are missing from the database, or the subscriber file.
+        TemplateError, EditionTooLarge: as for a new edition.
+    """
+    from .render import render_edition  # Jinja and premailer: only when rendering
+
+    edition = frozen_edition(store, stored)
+    templates = load_templates(inputs.templates)
+    fields = subscriber_columns(inputs.subscribers)
+    rendered = render_edition(edition, templates, inputs.info, fields)
+    variants = {
+        key: render_edition(variant_edition(edition, key), templates, inputs.info, fields)
+        for key in keys
+    }
+    return rendered, variants
+
+
+def current_plan(inputs: EditionInputs, store: Store, stored: StoredEdition) -> EditionPlan:
+    """A frozen edition as the next send would render it (for a preview); records nothing.
+
+    Raises:
+        as ``render_frozen``.
+    """
+    rendered, _ = render_frozen(inputs, store, stored)
+    return EditionPlan(stored.day, stored.number, stored.article_ids, rendered, stored)
+
+
+def rendering_changed(plan: EditionPlan) -> bool:
+    """Whether ``plan``'s rendering differs from the one frozen with its edition."""
+    if plan.stored is None:
+        return False
+    frozen = RenderedEdition.from_json(plan.stored.rendered)
+    return plan.rendered.fingerprint != frozen.fingerprint
+
+
+def refreshed(inputs: EditionInputs, store: Store, stored: StoredEdition) -> EditionPlan:
+    """A frozen edition rendered with the current templates and settings, its variants too;
+    when that differs from the frozen rendering, the new one replaces it (one transaction)
+    and a warning says how many subscribers got the earlier version.
+
+    Raises:
+        as ``render_frozen``; nothing has been recorded then.
+    """
+    frozen = store.variants(stored.id)
+    rendered, variants = render_frozen(inputs, store, stored, sorted(frozen))
+    before = [stored.rendered, *(frozen[key] for key in variants)]
+    after = [rendered, *variants.values()]
+    if [RenderedEdition.from_json(r).fingerprint for r in before] == [r.fingerprint for r in after]:
+        return plan_from(stored)  # the same messages: keep the frozen bytes as they are
+    data = rendered.to_json()
+    store.replace_rendering(
+        stored.id,
+        rendered.subject,
+        data,
+        rendered.fingerprint,
+        {key: (v.to_json(), v.fingerprint) for key, v in variants.items()},
+    )
+    _say_rendered_again(store, stored)
+    stored = replace(
+        stored, subject=rendered.subject, rendered=data, fingerprint=rendered.fingerprint
+    )
+    return EditionPlan(stored.day, stored.number, stored.article_ids, rendered, stored)
+
+
+def _say_rendered_again(store: Store, stored: StoredEdition) -> None:
+    got = store.delivery_counts(stored.id).get(DeliveryStatus.SENT.value, 0)
+    if got:
+        log.warning(
+            "templates or settings changed since this edition was first sent: %d got the "
+            "earlier version, the others get the current one (same articles)",
+            got,
+        )
+    else:  # frozen by a run that sent nothing (stopped, or a relay that refused all)
+        log.info("templates or settings changed since this edition was frozen: rendered again")
+
+
 def edition_to_send(
     inputs: EditionInputs, store: Store, day: date, now: datetime, retry_only: bool
 ) -> EditionPlan | None:
-    """The day's frozen edition; unless ``retry_only``, a new one composed and frozen when
-    there is none (None: no edition and no new articles).
+    """The day's edition: the frozen one, rendered with the current templates and settings
+    (``refreshed``); unless ``retry_only``, a new one composed and frozen when there is
+    none (None: no edition and no new articles).
 
     Raises:
-        TemplateError, EditionTooLarge, InputError: nothing has been recorded.
+        TemplateError, EditionTooLarge, InputError: nothing has been sent.
     """
-    if retry_only:
-        stored = store.edition_for(day)
-        return None if stored is None else plan_from(stored)
-    return frozen_or_new(inputs, store, day, now)
+    stored = store.edition_for(day)
+    if stored is not None:
+        return refreshed(inputs, store, stored)
+    return None if retry_only else freeze_new(inputs, store, day, now)
 
 
 def prepare_variants(inputs: EditionInputs, store: Store, plan: EditionPlan) -> Variants:
@@ -187,11 +272,13 @@ async def prepare_for_send(
     if isolation == "never" or (isolation == "auto" and rows < ISOLATE_ABOVE):
         return prepare(inputs, site, store, day, now, retry_only)
     await asyncio.to_thread(_in_child, inputs, site, store.path, day, now, retry_only)
-    # Frozen by the child: reading it back renders nothing (unless the CSV gained a new
-    # section choice in between, which is then rendered here, still before sending).
-    plan = edition_to_send(inputs, store, day, now, retry_only=True)
-    if plan is None or plan.stored is None:
+    # Frozen (and rendered again if the templates or settings changed) by the child:
+    # reading it back renders nothing (unless the CSV gained a new section choice in
+    # between, which is then rendered here, still before sending).
+    stored = store.edition_for(day)
+    if stored is None:
         return None, Variants(())
+    plan = plan_from(stored)
     return plan, prepare_variants(inputs, store, plan)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -52,7 +53,8 @@ class Slot:
 class RenderedEdition:
     """The edition's subject, HTML (CSS inlined) and text, with merge tokens in place.
 
-    Serialisable (``to_json``/``from_json``) so a resumed send uses the frozen bytes.
+    Serialisable (``to_json``/``from_json``): frozen with the edition; a later send keeps
+    the frozen one while a new rendering has the same ``fingerprint``.
     """
 
     subject: str
@@ -63,9 +65,18 @@ class RenderedEdition:
 
     @property
     def fingerprint(self) -> str:
+        """A digest of the subject, HTML and text, each merge token replaced by its slot
+        (field and fallback): two renderings that give every subscriber the same message
+        have the same fingerprint, although their tokens differ (a nonce per render)."""
+        pattern = re.compile(self.token_pattern)
+
+        def slot(match: re.Match[str]) -> str:
+            found = self.slots.get(match.group())
+            return f"\x00{found.field}\x01{found.fallback}\x00" if found else match.group()
+
         digest = hashlib.sha256()
         for part in (self.subject, self.html, self.text):
-            digest.update(part.encode())
+            digest.update(pattern.sub(slot, part).encode() + b"\x00\x00")
         return digest.hexdigest()[:16]
 
     def to_json(self) -> str:

@@ -1,7 +1,8 @@
 """Mail: a rendered edition and a subscriber become message bytes.
 
-Owns personalisation into pre-built MIME (``personalize``: headers, RFC 2047, List-Id,
-List-Unsubscribe), DKIM signing (``dkim``) and its key files (``dkimkeys``).
+Owns personalisation into pre-built MIME (``personalize``: List-Id, List-Unsubscribe,
+Message-ID), header values from data, folded and RFC 2047-encoded (``headers``), DKIM
+signing (``dkim``) and its key files (``dkimkeys``).
 
 May import: edition, subscribers.
 """

@@ -95,11 +95,18 @@ class DkimSigner:
         body_hash = base64.b64encode(hashlib.sha256(canon).digest()).decode()
         found = {m.group(1).lower(): m.group(2) for m in _HEADER_LINE.finditer(head)}
         names = [n for n in SIGNED_HEADERS if n.encode() in found]
-        tags = (
-            f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};"
-            + (f" t={self.timestamp};" if self.timestamp is not None else "")
-            + f"\r\n h={':'.join(names)};\r\n bh={body_hash};\r\n b="
-        ).encode()
+        tags = _tag_list(
+            [
+                "v=1;",
+                f"a={self.algorithm};",
+                "c=relaxed/relaxed;",
+                f"d={self.domain};",
+                f"s={self.selector};",
+                *([f"t={self.timestamp};"] if self.timestamp is not None else []),
+            ],
+            names,
+            body_hash,
+        )
         signed = b"".join(relaxed_header(n.encode(), found[n.encode()]) + b"\r\n" for n in names)
         signed += relaxed_header(b"DKIM-Signature", tags)
         signature = base64.b64encode(self._sign(signed))
@@ -112,6 +119,36 @@ class DkimSigner:
         # RFC 8463: Ed25519 (PureEdDSA) over the SHA-256 hash of the canonicalised data.
         assert isinstance(self._key, ed25519.Ed25519PrivateKey)
         return self._key.sign(hashlib.sha256(data).digest())
+
+
+def _tag_list(tags: list[str], names: list[str], body_hash: str) -> bytes:
+    """The signature's tags up to ``b=``, folded to 78 columns (RFC 6376 §3.2 allows
+    folding whitespace between tags, and around the colons of ``h=``, §3.5)."""
+    lines = [_fill(tags, len("DKIM-Signature: "), " ")]
+    # h= on lines of its own, cut after a colon only where it must (most verifiers never
+    # meet folding whitespace inside h=, though they must accept it).
+    headers = [f"{n}:" for n in names[:-1]] + [f"{names[-1]};"] if names else [";"]
+    headers[0] = f"h={headers[0]}"
+    lines.append(_fill(headers, 1, ""))
+    lines.append(f"bh={body_hash};")
+    lines.append("b=")
+    return "\r\n ".join(lines).encode()
+
+
+def _fill(pieces: list[str], column: int, separator: str) -> str:
+    """Join pieces with ``separator``, or CRLF + space where a line would pass 78."""
+    out = [pieces[0]]
+    column += len(pieces[0])
+    for piece in pieces[1:]:
+        width = len(separator) + len(piece)
+        if column + width <= 78:
+            out.append(separator)
+            column += width
+        else:
+            out.append("\r\n ")
+            column = 1 + len(piece)
+        out.append(piece)
+    return "".join(out)
 
 
 def new_private_key(kind: str) -> tuple[bytes, str]:

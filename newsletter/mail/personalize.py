@@ -10,7 +10,6 @@ itself; tests/test_mail_personalize.py holds the proof.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hmac
 import html
@@ -18,19 +17,38 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.header import Header
 from urllib.parse import quote
 
 from ..edition.rendered import RenderedEdition, Slot
 from ..models import Subscriber
 from ..subscribers.tokens import TokenCodec
 from .dkim import DkimSigner
+from .headers import (
+    LINE,
+    encode_header_text,
+    encoded_words,
+    format_address,
+    header_text,
+    one_line,
+)
+
+__all__ = [
+    "MailContext",
+    "MessageTemplate",
+    "encode_header_text",
+    "encoded_words",
+    "format_address",
+    "mailto_unsubscribe",
+    "message_id",
+    "qp",
+    "subject_text",
+    "unsubscribe_url",
+]
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
 QP_LINE = 76  # RFC 2045's limit for a quoted-printable line, soft-break "=" included
-# Header values: RFC 5322 specials that force a display name into quotes.
-_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+TO_ROOM = LINE - len("To: ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,48 +96,6 @@ def message_id(ctx: MailContext, email: str) -> str:
     mac = hmac.digest(ctx.secret, f"msgid\n{ctx.edition_tag}\n{email.lower()}".encode(), "sha256")
     tag = mac[:10].hex()
     return f"<{ctx.edition_tag}.{tag}@{ctx.message_id_domain}>"
-
-
-def encode_header_text(text: str, name: str) -> str:
-    """A header value, RFC 2047-encoded when not ASCII, folded to stay under 78 columns."""
-    if text.isascii() and "=?" not in text:
-        if len(text) + len(name) < 76:
-            return text
-        return Header(text, "us-ascii", header_name=name).encode(linesep="\r\n")
-    return encoded_words(text)
-
-
-def encoded_words(text: str) -> str:
-    """RFC 2047 ``=?utf-8?b?...?=`` words of at most 75 characters, folded with CRLF+space.
-
-    Hand-written because ``email.header.Header`` costs ~80 µs and this runs per subscriber
-    for non-ASCII names; a character is never split across two words.
-    """
-    words: list[bytes] = []
-    chunk = b""
-    for char in text:
-        encoded = char.encode()
-        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 chars + 12 = 72
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode()}?=" for w in words if w)
-
-
-def format_address(name: str, email: str) -> str:
-    """``Name <email>``, quoting or RFC 2047-encoding the name as needed.
-
-    ``name`` must already be free of control characters (subscribers.clean_field).
-    """
-    if not name:
-        return email
-    if not name.isascii() or "=?" in name:  # "=?" would read as an RFC 2047 encoded word
-        return f"{encoded_words(name)} <{email}>"
-    if _SPECIALS.search(name):
-        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}" <{email}>'
-    return f"{name} <{email}>"
 
 
 # Printable ASCII but "=", neither starting nor ending with a space: quoted-printable
@@ -180,7 +156,7 @@ class MessageTemplate:
         self._text = _split(rendered.text, rendered)
         self._html = _split(rendered.html, rendered)
         self._subject_slots = re.findall(rendered.token_pattern, rendered.subject)
-        fixed_subject = "" if self._subject_slots else rendered.subject
+        fixed_subject = "" if self._subject_slots else subject_text(rendered.subject)
         self._subject = encode_header_text(fixed_subject, "Subject") if fixed_subject else ""
         self._head = self._fixed_headers()
         self._tokens = TokenCodec(ctx.secret, ctx.list_id)
@@ -220,10 +196,11 @@ class MessageTemplate:
 
     def _fixed_headers(self) -> bytes:
         ctx = self.ctx
-        name = encode_header_text(ctx.list_name, "List-Id")
-        lines = [f"From: {ctx.from_address}", f"List-Id: {name} <{ctx.list_id}>"]
+        # RFC 2919: List-Id is a phrase and the list's id in angle brackets, like an address.
+        list_id = format_address(ctx.list_name, one_line(ctx.list_id), LINE - len("List-Id: "))
+        lines = [f"From: {ctx.from_address}", f"List-Id: {list_id}"]
         if ctx.reply_to:
-            lines.append(f"Reply-To: {ctx.reply_to}")
+            lines.append(f"Reply-To: {one_line(ctx.reply_to)}")
         return "".join(line + "\r\n" for line in lines).encode()
 
     def values(self, subscriber: Subscriber) -> dict[str, str]:
@@ -245,7 +222,7 @@ class MessageTemplate:
         head = [
             self._head,
             b"To: ",
-            format_address(subscriber.name, subscriber.email).encode(),
+            format_address(subscriber.name, subscriber.email, TO_ROOM).encode(),
             CRLF,
             b"Subject: ",
             self._subject_for(values).encode(),
@@ -278,7 +255,7 @@ class MessageTemplate:
         subject = self.rendered.subject
         for token in self._subject_slots:
             subject = subject.replace(token, _value(self.rendered.slots[token], values))
-        return encode_header_text(subject, "Subject")
+        return encode_header_text(subject_text(subject), "Subject")
 
     def _list_unsubscribe(self, url: str, email: str) -> bytes:
         if not self.ctx.public_url:  # the url is already the mailto: link
@@ -307,6 +284,13 @@ class MessageTemplate:
                 piece = encoded[text] = qp(text)
             out.append(piece)
             out.append(static[i])
+
+
+def subject_text(subject: str) -> str:
+    """The Subject as it goes out: control characters gone and whitespace runs as one
+    space (as rendering does for the template's own text; merge values and article titles
+    may bring more)."""
+    return " ".join(header_text(subject).split())
 
 
 def _value(slot: Slot, values: Mapping[str, str]) -> str:

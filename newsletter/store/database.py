@@ -252,6 +252,30 @@ class Store:
                 [(edition_id, key, r, f) for key, (r, f) in variants.items()],
             )
 
+    def replace_rendering(
+        self,
+        edition_id: int,
+        subject: str,
+        rendered: str,
+        fingerprint: str,
+        variants: dict[str, tuple[str, str]],
+    ) -> None:
+        """Replace an edition's rendering (RenderedEdition JSON) and its variants' (key →
+        (rendered JSON, fingerprint)) in one transaction, when the templates or settings
+        changed; its articles, their order, its number and its day stay. Variants not
+        given are dropped (a send renders again those it needs)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE editions SET subject = ?, rendered = ?, fingerprint = ? WHERE id = ?",
+                (subject, rendered, fingerprint, edition_id),
+            )
+            db.execute("DELETE FROM edition_variants WHERE edition_id = ?", (edition_id,))
+            db.executemany(
+                "INSERT INTO edition_variants (edition_id, key, rendered, fingerprint)"
+                " VALUES (?, ?, ?, ?)",
+                [(edition_id, key, r, f) for key, (r, f) in variants.items()],
+            )
+
     # --- the delivery ledger ---
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         rows = self.db.execute(
