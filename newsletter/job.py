@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime
 
-from .collect.folders import collect_sources
+from .collect.folders import store_folders
 from .delivery.sender import Progress, Sender, count_rows
 from .delivery.sendloop import SendLoop
 from .delivery.throttle import RateLimiter
@@ -118,10 +118,7 @@ async def collect(settings: Settings, store: Store, now: datetime) -> list[Artic
     config = values.collect_config(settings)
     if not any(spec.url and spec.enabled for spec in config.sources):
         # Folders only: no need for the feed and HTTP stack (feedparser, httpx: ~20 MB).
-        found = collect_sources(config.sources, config.zone)
-        for problem in found.problems:
-            _warn(problem)
-        return store.add_articles(found.articles, now)
+        return store_folders(config.sources, config.zone, store, now, _warn)
     from .collect import collector
 
     return await collector.collect(config, store, now, _warn)

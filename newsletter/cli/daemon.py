@@ -8,7 +8,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from ..errors import ConfigError
 from ..settings import Settings, split_listen
@@ -25,14 +25,38 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     schedule.add_argument(
         "--collect", action="store_true", help="the 'collect_schedule' setting's runs instead"
     )
+    schedule.add_argument(
+        "--from", dest="start", type=moment, metavar="YYYY-MM-DDTHH:MM",
+        help="the runs at or after this time instead of now (in 'timezone' unless an offset "
+        "is given, e.g. 2026-03-27T23:00 or 2026-03-27T23:00+01:00)",
+    )  # fmt: skip
     serve = commands.add_parser(
         "serve", help="run as a daemon: send on the 'schedule' setting, serve GET /healthz"
     )
     serve.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (default: 'listen')")
 
 
+def moment(text: str) -> datetime:
+    """``--from``: an ISO 8601 date and time, naive (read later in the ``timezone``
+    setting) or with a UTC offset; a date alone is its midnight."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date and time: use YYYY-MM-DDTHH:MM, in the 'timezone' "
+            "setting, or with a UTC offset (2026-03-27T23:00+01:00)"
+        ) from None
+
+
 def run_schedule(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
-    return schedule_command(settings, now, args.count, args.collect)
+    start = now if args.start is None else in_zone(args.start, settings.zone)
+    return schedule_command(settings, start, args.count, args.collect)
+
+
+def in_zone(value: datetime, zone: tzinfo) -> datetime:
+    """``value`` as an instant: a naive time is a wall-clock time in ``zone`` (its first
+    occurrence when a fall back repeats it); an offset is kept."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
 def run_serve(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
@@ -41,7 +65,8 @@ def run_serve(args: argparse.Namespace, settings: Settings, now: datetime) -> in
 
 
 def schedule_command(settings: Settings, now: datetime, count: int, collect: bool) -> int:
-    """Print the next ``count`` run times, one per line, ISO 8601 with the UTC offset.
+    """Print the next ``count`` run times at or after ``now``, one per line, ISO 8601 in
+    the ``timezone`` setting with the UTC offset.
 
     Raises:
         ConfigError: ``--collect`` without a ``collect_schedule`` setting.

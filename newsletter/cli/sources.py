@@ -68,7 +68,7 @@ def list_sources(settings: Settings, out: TextIO = sys.stdout) -> int:
 
         table = Table(*COLUMNS)
         for cells in rows:
-            style = "bold red" if cells[2].startswith(("FAILING", "GONE")) else None
+            style = "bold red" if cells[2].startswith(("FAILING", "GONE", "MISSING")) else None
             table.add_row(*cells, style=style)
         Console(file=out).print(table)
     else:  # tab-separated, a header first: for grep, cut and cron mail
@@ -82,8 +82,7 @@ def _cells(row: SourceRow) -> tuple[str, ...]:
     key = spec.key if spec.is_feed else _short(Path(spec.key))
     label = key if not spec.name else f"{spec.name} <{key}>"
     if not spec.is_feed:
-        status = "ok" if spec.enabled else "disabled"
-        return (label, "folder", status, "-", "-", "-", "-", "-")
+        return _folder_cells(label, row)
     if not spec.enabled:
         status = "disabled"
     elif known is None:
@@ -100,17 +99,48 @@ def _cells(row: SourceRow) -> tuple[str, ...]:
         status += f" (moved to {known.fetch_url})"
     if known is None:
         return (label, "feed", status, "-", "-", "-", "-", "-")
-    items = f"{known.items_seen} item{'s' * (known.items_seen != 1)}"
     return (
         label,
         "feed",
         status,
         _when(known.last_fetch),
         _when(known.last_success),
-        items,
+        _count(known.items_seen, "item"),
         str(known.failures),
         known.last_error or "-",
     )
+
+
+def _folder_cells(label: str, row: SourceRow) -> tuple[str, ...]:
+    known = row.folder
+    if not row.spec.enabled:
+        status = "disabled"
+    elif row.missing:
+        status = "MISSING: no such folder; fix its path in 'sources'"
+    elif known is None:
+        status = "not collected yet"
+    elif known.failures:
+        status = "not collected since it appeared"
+    elif known.skipped:
+        status = f"ok, {_count(known.skipped, 'file')} skipped"
+    else:
+        status = "ok"
+    if known is None:
+        return (label, "folder", status, "-", "-", "-", "-", "-")
+    return (
+        label,
+        "folder",
+        status,
+        _when(known.last_collect),
+        _when(known.last_success),
+        _count(known.items_seen, "item"),
+        str(known.failures),
+        known.last_error or "-",
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def _short(path: Path) -> str:

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 from ..errors import ParseError
 from ..models import Article
 from ..store.database import Store
-from ..store.feeds import FeedHealth, FeedLedger, Fetch
+from ..store.feeds import FeedHealth, FeedLedger, Fetch, FolderHealth, FolderLedger
 from .config import CollectConfig, SourceSpec
 from .feeds import FeedItem, FeedSource, ParsedFeed, parse_feed, select_new
 from .fetch import FeedRequest, FeedResponse, fetch_all, fetch_feeds
-from .folders import collect_sources
+from .folders import collect_sources, store_folders
 
 Report = Callable[[str], None]
 
@@ -30,10 +30,7 @@ async def collect(
 ) -> list[Article]:
     """Store new articles from every enabled source; return them. Never raises for a
     source's problem: each is reported and the others go on."""
-    found = collect_sources(config.sources, config.zone)
-    for problem in found.problems:
-        report(problem)
-    new = store.add_articles(found.articles, now)
+    new = store_folders(config.sources, config.zone, store, now, report)
     ledger = FeedLedger(store)
     health = ledger.health()
     feeds = _due_feeds(config, health, report)
@@ -201,18 +198,27 @@ def _flag_failing(config: CollectConfig, health: dict[str, FeedHealth], report: 
 
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One line of ``newsletter sources``."""
+    """One line of ``newsletter sources``: a feed's health, or a folder's (``folder``)
+    and whether it is missing now."""
 
     spec: SourceSpec
     health: FeedHealth | None
     failing: bool
+    folder: FolderHealth | None = None
+    missing: bool = False
 
 
 def source_rows(config: CollectConfig, store: Store | None) -> list[SourceRow]:
-    """Every configured source with what the database knows of its health."""
+    """Every configured source with what the database knows of its health; a folder is
+    also looked for on disk now, so a misspelled path shows at once."""
     health = FeedLedger(store).health() if store is not None else {}
+    folders = FolderLedger(store).health() if store is not None else {}
     rows = []
     for spec in config.sources:
+        if spec.path is not None:
+            missing = not spec.path.is_dir()
+            rows.append(SourceRow(spec, None, missing, folders.get(spec.key), missing))
+            continue
         known = health.get(spec.key)
         failing = known is not None and known.failures >= config.failure_alert
         rows.append(SourceRow(spec, known, failing))

@@ -2,19 +2,22 @@
 
 A folder source holds article files (``seeds/`` by default); feeds are fetched by
 ``fetch``. A file that cannot be read or parsed is reported with its path and skipped; the
-others go on.
+others go on. A missing folder is reported too, and ``store_folders`` records each
+folder's collection in the database (``store.feeds``) for ``newsletter sources``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from ..errors import ParseError
 from ..models import Article
+from ..store.database import Store
+from ..store.feeds import FolderLedger, FolderRead
 from .article_file import ARTICLE_SUFFIXES, parse_article_file
 from .config import SourceSpec
 
@@ -27,29 +30,76 @@ class Collected:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class FolderOutcome:
+    """What reading one folder source gave: whether it was there, its articles (with the
+    source's options applied) and the files it skipped."""
+
+    spec: SourceSpec
+    found: bool
+    collected: Collected
+
+
 def collect_sources(sources: Iterable[SourceSpec], tz: tzinfo) -> Collected:
     """Read every enabled folder source (feeds are skipped here: see ``fetch``); problems
     are collected, never raised."""
     result = Collected()
+    for outcome in read_sources(sources, tz):
+        result.articles += outcome.collected.articles
+        result.problems += outcome.collected.problems
+    return result
+
+
+def store_folders(
+    sources: Iterable[SourceSpec],
+    tz: tzinfo,
+    store: Store,
+    now: datetime,
+    report: Callable[[str], None],
+) -> list[Article]:
+    """Read every enabled folder source, store the articles not stored before and record
+    each folder's collection (found or missing, new items, skipped files) for
+    ``newsletter sources``; return the new articles. Problems are reported, never raised."""
+    ledger = FolderLedger(store)
+    new: list[Article] = []
+    for outcome in read_sources(sources, tz):
+        problems = outcome.collected.problems
+        for problem in problems:
+            report(problem)
+        fresh = store.add_articles(outcome.collected.articles, now)
+        skipped = len(problems) if outcome.found else 0
+        error = problems[0].removesuffix("; skipped") if problems else None
+        if not outcome.found:
+            error = "folder not found"
+        ledger.record(outcome.spec.key, FolderRead(outcome.found, len(fresh), skipped, error), now)
+        new += fresh
+    return new
+
+
+def read_sources(sources: Iterable[SourceSpec], tz: tzinfo) -> list[FolderOutcome]:
+    """Read every enabled folder source, one outcome each."""
+    outcomes = []
     for spec in sources:
         if spec.path is None or not spec.enabled:
             continue
         found = Collected()
-        read_folder(spec.path, tz, found)
+        there = read_folder(spec.path, tz, found)
         if spec.name or spec.section:  # per-source options override what the files say
             changes = {"source": spec.name} if spec.name else {}
             changes |= {"section": spec.section} if spec.section else {}
             found.articles = [dataclasses.replace(a, **changes) for a in found.articles]
-        result.articles += found.articles
-        result.problems += found.problems
-    return result
+        outcomes.append(FolderOutcome(spec, there, found))
+    return outcomes
 
 
-def read_folder(folder: Path, tz: tzinfo, into: Collected) -> None:
-    """Parse every article file in ``folder`` (recursively, in name order) into ``into``."""
+def read_folder(folder: Path, tz: tzinfo, into: Collected) -> bool:
+    """Parse every article file in ``folder`` (recursively, in name order) into ``into``;
+    return whether the folder exists (a missing one is a problem in ``into``)."""
     if not folder.is_dir():
-        into.problems.append(f"{folder}: source folder not found; skipped")
-        return
+        into.problems.append(
+            f"{folder}: source folder not found; skipped (check its path in 'sources')"
+        )
+        return False
     files = sorted(
         p
         for p in folder.rglob("*")
@@ -85,3 +135,4 @@ def read_folder(folder: Path, tz: tzinfo, into: Collected) -> None:
             )
         except ParseError as exc:
             into.problems.append(f"{exc}; skipped")
+    return True

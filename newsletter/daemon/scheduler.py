@@ -1,5 +1,7 @@
 """The daemon (``newsletter serve``): APScheduler runs the daily job on the ``schedule``
-setting, in the ``timezone`` setting, next to a small HTTP app (``/healthz``).
+setting, in the ``timezone`` setting, next to a small HTTP app (``/healthz``). The times
+are ``settings.cron``'s (cron's meaning, daylight-saving changes included); the start-up
+catch-up asks the same trigger for the last time that has passed.
 
 The scheduled job is ``job.send_edition``, the function ``newsletter send`` runs from
 cron, under the same lock. The database decides what is owed, never the process's memory:
@@ -24,7 +26,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +37,7 @@ from ..errors import LockedError, NewsletterError
 from ..job import collect_locked, send_edition
 from ..models import RunSummary
 from ..settings import Settings
-from ..settings.cron import WallClockTrigger, next_runs, parse_schedule, previous_run
+from ..settings.cron import CrontabTrigger, next_runs, parse_schedule, previous_run
 from ..settings.values import delivered_to
 from ..store.database import Store
 from .health import HealthState, RunRecord, add_health_routes, start_http
@@ -61,7 +63,7 @@ class Missed:
 
 
 def missed_run(
-    trigger: WallClockTrigger, now: datetime, grace: timedelta, is_done: Callable[[date], bool]
+    trigger: CrontabTrigger, now: datetime, grace: timedelta, is_done: Callable[[date], bool]
 ) -> Missed | None:
     """The last fire time at or before ``now`` and whether a start at ``now`` must make it
     up (its day, in the trigger's zone, not done); None when the schedule never fired."""
@@ -69,7 +71,9 @@ def missed_run(
     if last is None:
         return None
     day = last.astimezone(trigger.zone).date()
-    late = now - last
+    # as instants: two datetimes in one zone subtract by wall clock, an hour off across
+    # a daylight-saving change
+    late = now.astimezone(UTC) - last.astimezone(UTC)
     return Missed(day, last, late, late <= grace, is_done(day))
 
 

@@ -1,30 +1,36 @@
-"""Crontab expressions with cron's meaning, as APScheduler triggers (pure: no clock, no I/O).
+"""Crontab expressions with cron's meaning, as an APScheduler trigger (pure: no clock, no I/O).
 
-APScheduler 3 reads a crontab differently from cron in three ways, each of which would
-silently move a newsletter to another day or time; this module translates them:
+The fire times come from cronsim (healthchecks.io's evaluator, which follows Debian cron,
+see cron(8) "daylight saving time and other time changes"); APScheduler only runs the job at
+them. What that gives, in the ``timezone`` setting's zone:
 
-- weekdays: cron counts 0 (or 7) = Sunday, APScheduler 0 = Monday. Numeric weekdays are
-  translated to names, so ``0 7 * * 0`` fires on Sundays, as in cron.
-- day of month *and* day of week both restricted: cron fires when EITHER matches
-  (``0 7 1 * mon`` = the 1st and every Monday); APScheduler when both do. Built as an
-  ``OrTrigger`` of the two.
-- daylight-saving changes: a wall-clock time that occurs twice (fall back) fires once, at
-  its first occurrence; one that does not exist (spring forward) fires once, at the same
-  distance after the change (02:30 on a 02:00→03:00 night fires at 03:30).
+- weekdays as cron counts them: 0 and 7 are Sunday (APScheduler's own cron trigger counts
+  0 as Monday); names ``sun``..``sat`` and ``jan``..``dec`` work too;
+- when day of month and day of week are both restricted (neither starts with ``*``),
+  either one matching fires: ``0 7 1 * mon`` is the 1st and every Monday;
+- daylight-saving changes, for a job at a fixed time (neither minute nor hour starts with
+  ``*``): a time skipped by a jump forward runs once, right after the jump (``30 2 * * *``
+  on a 02:00→03:00 night runs at 03:00); a time repeated by a fall back runs once, at its
+  first occurrence. So a daily schedule runs exactly once on every local day. A job with
+  ``*`` in the minute or hour (``0 * * * *``, ``*/15 * * * *``) follows the clock as it
+  reads: a skipped 02:00 does not run, a repeated 02:00 runs again, an hour later.
 
-An optional sixth, leading field gives seconds (``*/10 * * * * *``), as in Quartz.
+What this module adds to cronsim: the shortcuts (``@daily``...), an optional sixth, leading
+field of seconds that keeps the five fields' daylight-saving rules (cronsim alone treats a
+six-field expression as plain clock time), Quartz's ``?`` for "any weekday", and error
+messages that name the field and say how to write it.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
+from cronsim import CronSim, CronSimError
 
-DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's order: 0 = Sunday
 MACROS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -34,159 +40,271 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_DOW_PART = re.compile(r"^(?P<range>\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(?P<step>\d+))?$")
+# per field of a six-field expression: its name, "is not ...", accepted values, and the
+# lowest and highest value (numbers, or names when the field has names)
+_FIELDS = (
+    ("second", "a second", "0-59", ("0", "59"), None),
+    ("minute", "a minute", "0-59", ("0", "59"), None),
+    ("hour", "an hour", "0-23", ("0", "23"), None),
+    ("day of the month", "a day of the month", "1-31 or L (the last day)", ("1", "31"), None),
+    ("month", "a month", "1-12 or jan-dec", ("1", "12"), ("jan", "dec")),
+    ("weekday", "a day of the week", "0-7 (0 and 7 are Sunday) or sun-sat", ("0", "6"),
+     ("sun", "sat")),
+)  # fmt: skip
+_RANGE = re.compile(r"^(?P<first>[^-/]+)-(?P<last>[^-/]+)(?:/\d+)?$")
+_REFERENCE = datetime(2000, 1, 1)  # any date: validation and the seconds probe need one
+_MINUTE = timedelta(minutes=1)
+_SECOND = timedelta(seconds=1)
+_HOUR = timedelta(hours=1)
 
 
-class WallClockTrigger(BaseTrigger):
-    """Wraps a cron trigger so that a wall-clock time repeated by a fall-back change fires
-    only at its first occurrence, and fire times are given in the zone's real offset."""
+class CrontabTrigger(BaseTrigger):
+    """Fires when cron would run ``expression`` in ``zone``; an APScheduler 3 trigger.
 
-    def __init__(self, inner: BaseTrigger, zone: tzinfo, expression: str) -> None:
-        self.inner = inner
+    Fire times are aware datetimes in ``zone`` at the offset they really have (a run moved
+    past a jump forward shows as ``03:00+02:00``).
+    """
+
+    def __init__(self, expression: str, zone: tzinfo) -> None:
+        """Raises: ValueError: not a crontab expression (see ``parse_schedule``)."""
+        self.expression = " ".join(expression.split())
         self.zone = zone
-        self.expression = expression
+        self._minutes, self._seconds = _compile(self.expression, expression)
+        minute, hour = self._minutes.split(" ")[:2]
+        # cron(8): only a job at a fixed time gets the daylight-saving rules; one with "*"
+        # in the minute or hour runs by the clock as it reads (cronsim's test, too)
+        self._fixed_time = not minute.startswith("*") and not hour.startswith("*")
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        fire = self.inner.get_next_fire_time(previous_fire_time, now)
-        while fire is not None and _second_occurrence(fire):
-            fire = self.inner.get_next_fire_time(fire, fire)
-        # a nonexistent local time (02:30+01:00 on a spring-forward night) shown as the
-        # instant it really is (03:30+02:00)
-        return None if fire is None else fire.astimezone(UTC).astimezone(self.zone)
+        """APScheduler's question: the first fire after ``previous_fire_time`` if there was
+        one (even when that is before ``now``: the scheduler coalesces missed fires), else
+        the first at or after ``now``; None when the expression never fires again."""
+        if previous_fire_time is not None:
+            return self.next_after(previous_fire_time)
+        return self.next_at_or_after(now)
+
+    def next_at_or_after(self, moment: datetime) -> datetime | None:
+        return self.next_after(moment.astimezone(UTC) - timedelta(microseconds=1))
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """The first fire time strictly after ``moment`` (aware), or None if none in the
+        next 50 years (cronsim's horizon)."""
+        instant = moment.astimezone(UTC)
+        minute = instant.replace(second=0, microsecond=0)
+        for fire in self._minute_fires(minute):
+            for second in self._seconds:
+                candidate = fire + timedelta(seconds=second)
+                if candidate > instant:
+                    return candidate.astimezone(self.zone)
+        return None
+
+    def _minute_fires(self, minute: datetime) -> Iterator[datetime]:
+        """The five-field expression's fire times at or after ``minute`` (UTC), in UTC."""
+        if self._fixed_time:
+            yield from self._fixed_time_fires(minute)
+            return
+        fire: datetime | None = minute - _SECOND
+        while (fire := self._clock_fire_after(fire)) is not None:
+            yield fire
+
+    def _fixed_time_fires(self, minute: datetime) -> Iterator[datetime]:
+        """cronsim reads a fixed-time job on the naive wall clock (Debian cron's rules), so
+        started inside a repeated hour it can answer the first occurrence of a wall time
+        already past: that run happened, and is skipped here (a repeated time runs once)."""
+        start = (minute - _SECOND).astimezone(self.zone)
+        for fire in CronSim(self._minutes, start):
+            moment = fire.astimezone(UTC)
+            if moment >= minute:
+                yield moment
+
+    def _clock_fire_after(self, moment: datetime) -> datetime | None:
+        """The first fire strictly after ``moment`` (UTC) of a job that follows the clock
+        as it reads (``*`` in minute or hour): the first real instant whose reading matches.
+
+        cronsim is asked in a fixed UTC offset, where it is exact, one offset at a time: its
+        own zone-aware stepping jumps whole wall-clock minutes in real time and so misses a
+        match just after a change that is not a whole hour (Australia/Lord_Howe's 30 min).
+        """
+        after, since, offset = moment, moment, _offset(self.zone, moment)
+        while True:  # ``offset`` holds from ``since``; fires strictly after ``after``
+            try:
+                fire = next(CronSim(self._minutes, after.astimezone(timezone(offset))))
+            except StopIteration:
+                return None
+            fire = fire.astimezone(UTC)
+            change = _first_change(self.zone, since, fire, offset)
+            if change is None:
+                return fire
+            # on from the change, in the offset it brings: fires at or after it
+            after, since, offset = change - _SECOND, change, _offset(self.zone, change)
 
     def __str__(self) -> str:
         return f"cron[{self.expression}]"
 
-
-def _second_occurrence(moment: datetime) -> bool:
-    """Whether ``moment`` is the repeat of an ambiguous wall-clock time (fold=1)."""
-    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
+    def __repr__(self) -> str:
+        return f"<CrontabTrigger {self.expression!r} in {self.zone}>"
 
 
-def parse_schedule(expression: str, zone: tzinfo) -> WallClockTrigger:
-    """A trigger firing when cron would fire ``expression`` in ``zone``.
+def _offset(zone: tzinfo, moment: datetime) -> timedelta:
+    """The UTC offset ``zone`` has at the instant ``moment``."""
+    offset = moment.astimezone(zone).utcoffset()
+    assert offset is not None  # an aware datetime's zone always gives one
+    return offset
+
+
+def _first_change(
+    zone: tzinfo, start: datetime, end: datetime, offset: timedelta
+) -> datetime | None:
+    """The first instant in (``start``, ``end``] where ``zone``'s offset is no longer
+    ``offset`` (its offset at ``start``), or None.
+
+    zoneinfo lists no transitions publicly: the offset is read every hour, then the hour
+    that changed is bisected to the second (changes fall on whole seconds). Changes are
+    weeks apart, so an hourly reading cannot step over two that cancel out.
+    """
+    probe = start
+    while probe < end:
+        following = min(probe + _HOUR, end)
+        if _offset(zone, following) != offset:
+            low, high = int(probe.timestamp()), math.ceil(following.timestamp())
+            while high - low > 1:  # invariant: the offset is still ``offset`` at low
+                middle = (low + high) // 2
+                if _offset(zone, datetime.fromtimestamp(middle, UTC)) == offset:
+                    low = middle
+                else:
+                    high = middle
+            return datetime.fromtimestamp(high, UTC)
+        probe = following
+    return None
+
+
+def parse_schedule(expression: str, zone: tzinfo) -> CrontabTrigger:
+    """A trigger firing when cron would run ``expression`` in ``zone``.
+
+    Accepts five fields (minute hour day-of-month month day-of-week), an optional leading
+    sixth of seconds, and the shortcuts of ``MACROS``.
 
     Raises:
-        ValueError: the expression is not a crontab expression; the message says which
-            field is wrong and how to write it.
+        ValueError: the expression is not a crontab expression, or never fires; the
+            message quotes it, names the wrong field and says how to write it.
     """
-    text = " ".join(expression.split()).lower()
-    fields = MACROS.get(text, text).split(" ")
-    if len(fields) == 5:
-        fields.insert(0, "0")
-    if len(fields) != 6:
+    return CrontabTrigger(expression, zone)
+
+
+def _compile(text: str, written: str) -> tuple[str, tuple[int, ...]]:
+    """``text`` (whitespace normalised) as cronsim's five fields and the seconds to fire at
+    in each of their minutes (``(0,)`` for a five-field expression).
+
+    Raises:
+        ValueError: see ``parse_schedule``; the message quotes ``written``.
+    """
+    if text.startswith("@"):
+        if text.lower() not in MACROS:
+            raise ValueError(
+                f"{written!r} is not a known shortcut: use one of {', '.join(MACROS)}, "
+                "or write 5 fields"
+            )
+        text = MACROS[text.lower()]
+    fields = text.split(" ") if text else []
+    if len(fields) not in (5, 6):
         raise ValueError(
-            f"{expression!r} is not a crontab expression: write 5 fields "
+            f"{written!r} is not a crontab expression: write 5 fields "
             "'minute hour day-of-month month day-of-week' (e.g. '0 7 * * mon-fri'), "
             "optionally preceded by seconds"
         )
-    second, minute, hour, dom, month, dow = fields
-    days = _weekdays(dow, expression)
-    common = {"second": second, "minute": minute, "hour": hour, "month": month}
+    if len(fields) == 5:
+        fields.insert(0, "0")
+    if fields[5] == "?":  # Quartz's "no particular weekday"
+        fields[5] = "*"
     try:
-        if dom != "*" and days != "*":  # cron: either day field matches
-            inner: BaseTrigger = OrTrigger(
-                [
-                    CronTrigger(day=dom, timezone=zone, **common),
-                    CronTrigger(day_of_week=days, timezone=zone, **common),
-                ]
-            )
-        else:
-            inner = CronTrigger(day=dom, day_of_week=days, timezone=zone, **common)
-    except ValueError as exc:
-        raise ValueError(f"{expression!r} is not a valid crontab expression: {exc}") from None
-    return WallClockTrigger(inner, zone, expression.strip())
+        CronSim(" ".join(fields), _REFERENCE)
+    except CronSimError:
+        raise ValueError(_explain(written, fields)) from None
+    return " ".join(fields[1:]), _seconds(fields[0])
 
 
-def _weekdays(field: str, expression: str) -> str:
-    """Cron's day-of-week field (0/7 = Sunday, names, ranges, steps) as APScheduler day
-    names, so no number is ever read with APScheduler's Monday = 0.
-
-    Raises:
-        ValueError: a part of the field is not a weekday, or a range runs backwards.
-    """
-    if field in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-    for part in field.split(","):
-        match = _DOW_PART.match(part)
-        if not match:
-            raise ValueError(f"{expression!r}: {part!r} is not a day of the week")
-        step = int(match["step"] or 1)
-        if match["range"] == "*":
-            first, last = 0, 6
-        else:
-            ends = match["range"].split("-")
-            first = _day_number(ends[0], expression)
-            last = _day_number(ends[-1], expression) if len(ends) > 1 else first
-            if match["step"] and len(ends) == 1:
-                last = 7  # "1/2": from Monday to the end of the week, every second day
-            if last < first:
-                raise ValueError(
-                    f"{expression!r}: the weekday range {part!r} runs backwards: "
-                    "split it, e.g. 'fri-sat,sun' or '5-6,0'"
-                )
-        if step < 1:
-            raise ValueError(f"{expression!r}: step 0 in {part!r}")
-        days.update(n % 7 for n in range(first, last + 1, step))
-    if len(days) == 7:
-        return "*"
-    order = [1, 2, 3, 4, 5, 6, 0]  # list Monday first, as people read a week
-    return ",".join(DAY_NAMES[n] for n in order if n in days)
-
-
-def _day_number(token: str, expression: str) -> int:
-    if token.isdigit():
-        number = int(token)
-        if number > 7:
-            raise ValueError(
-                f"{expression!r}: weekday {token} is out of range: use 0-7 "
-                "(0 and 7 are Sunday) or names sun, mon, ..., sat"
-            )
-        return number
-    if token[:3] in DAY_NAMES and len(token) == 3:
-        return DAY_NAMES.index(token)
-    raise ValueError(f"{expression!r}: {token!r} is not a day of the week (sun, mon, ...)")
-
-
-def next_runs(trigger: BaseTrigger, now: datetime, count: int) -> list[datetime]:
-    """The next ``count`` fire times after ``now`` (fewer if the schedule ends)."""
-    runs: list[datetime] = []
-    previous: datetime | None = None
-    moment = now
-    while len(runs) < count:
-        fire = trigger.get_next_fire_time(previous, moment)
-        if fire is None:
+def _seconds(field: str) -> tuple[int, ...]:
+    """The seconds a seconds field selects, in order (cronsim reads the field)."""
+    seconds: list[int] = []
+    for fire in CronSim(f"{field} * * * * *", _REFERENCE - _SECOND):
+        if fire - _REFERENCE >= _MINUTE:
             break
+        seconds.append(fire.second)
+    return tuple(seconds)
+
+
+def _valid(index: int, part: str) -> bool:
+    """Whether ``part`` alone is a valid value of field ``index`` (six-field numbering)."""
+    probe = ["0", "0", "0", "*", "*", "*"]
+    probe[index] = part
+    try:
+        CronSim(" ".join(probe), _REFERENCE)
+    except CronSimError:
+        return False
+    return True
+
+
+def _explain(written: str, fields: list[str]) -> str:
+    """What is wrong with an expression cronsim refused, and how to write it."""
+    for index, field in enumerate(fields):
+        for part in field.split(","):
+            if not _valid(index, part):
+                return f"{written!r}: {_part_problem(index, part)}"
+    return (
+        f"{written!r} never fires: no month in {fields[4]!r} has day {fields[3]!r} "
+        "(L is the last day of any month)"
+    )
+
+
+def _part_problem(index: int, part: str) -> str:
+    noun, article, values, numbers, names = _FIELDS[index]
+    if part.isdigit():
+        return f"{noun} {part} is out of range: use {values}"
+    ends = _RANGE.match(part)
+    if ends and _valid(index, ends["first"]) and _valid(index, ends["last"]):
+        low, high = numbers if ends["first"].isdigit() or names is None else names
+        return (
+            f"the {noun} range {part!r} runs backwards: split it in two, e.g. "
+            f"'{ends['first']}-{high},{low}-{ends['last']}'"
+        )
+    return f"{part!r} is not {article}: use {values}, a range (1-5), a list (1,15) or a step (*/2)"
+
+
+def next_runs(trigger: CrontabTrigger, now: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times at or after ``now`` (fewer if the schedule ends)."""
+    runs: list[datetime] = []
+    fire = trigger.next_at_or_after(now)
+    while fire is not None and len(runs) < count:
         runs.append(fire)
-        previous = moment = fire
+        fire = trigger.next_after(fire)
     return runs
 
 
-def previous_run(trigger: BaseTrigger, now: datetime, lookback: timedelta) -> datetime | None:
+def previous_run(trigger: CrontabTrigger, now: datetime, lookback: timedelta) -> datetime | None:
     """The last fire time at or before ``now``, looking back at most ``lookback``.
 
-    A binary search over "the next fire time from t", which only grows with t: about 20
-    trigger evaluations whatever the schedule (even one firing every second).
+    A binary search over "the first fire at or after t", which only grows with t: about
+    20 evaluations whatever the schedule (even one firing every second). It runs on UTC
+    instants: the wall clock is not monotonic across a fall back.
     """
-    low = now - lookback
-    first = trigger.get_next_fire_time(None, low)
-    if first is None or first > now:
+    high = now.astimezone(UTC)
+    low = high - lookback
+    first = trigger.next_at_or_after(low)
+    if first is None or first > high:
         return None
-    at_now = trigger.get_next_fire_time(None, now)
-    if at_now is not None and at_now <= now:
+    at_now = trigger.next_at_or_after(high)
+    if at_now is not None and at_now <= high:
         return at_now
-    high = now  # invariant: next(low) <= now < next(high)
-    while high - low > timedelta(seconds=0.5):
+    while high - low > timedelta(seconds=0.5):  # invariant: next(low) <= now < next(high)
         middle = low + (high - low) / 2
-        fire = trigger.get_next_fire_time(None, middle)
+        fire = trigger.next_at_or_after(middle)
         if fire is not None and fire <= now:
             low = middle
         else:
             high = middle
-    return trigger.get_next_fire_time(None, low)
+    return trigger.next_at_or_after(low)
 
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?:in)?)?"

@@ -1,8 +1,8 @@
-"""Feed health and item identity in the SQLite database.
+"""Source health (feeds and folders) and item identity in the SQLite database.
 
 Kept apart from ``database`` so the delivery ledger and the feed ledger can change
 independently; it works on a ``Store``'s connection and its tables come from the store's
-migration 2. Time always comes in as an argument.
+migrations 3 (feeds, item keys) and 6 (folders). Time always comes in as an argument.
 """
 
 from __future__ import annotations
@@ -136,6 +136,76 @@ class FeedLedger:
                         (key, source, stamp),
                     )
         return new
+
+
+@dataclass(frozen=True, slots=True)
+class FolderHealth:
+    """What the database knows about one folder source (keyed by its path)."""
+
+    path: str
+    last_collect: datetime
+    last_success: datetime | None = None  # the last collection that found the folder
+    items_seen: int = 0  # new articles stored from it, over all collections
+    skipped: int = 0  # files skipped at the last collection (unreadable, not parseable)
+    failures: int = 0  # consecutive collections that did not find it
+    last_error: str | None = None  # of the last collection: missing, or the first skip
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRead:
+    """The outcome of reading one folder at a collection, to record."""
+
+    found: bool
+    new_items: int = 0
+    skipped: int = 0
+    error: str | None = None
+
+
+class FolderLedger:
+    """Folder health, over an open ``Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def health(self) -> dict[str, FolderHealth]:
+        """Every folder the database has collected from, by path."""
+        rows = self.store.db.execute(
+            "SELECT path, last_collect, last_success, items_seen, skipped, failures,"
+            " last_error FROM folder_sources"
+        )
+        return {
+            row[0]: FolderHealth(
+                row[0], datetime.fromisoformat(row[1]).astimezone(UTC), _when(row[2]), *row[3:]
+            )
+            for row in rows
+        }
+
+    def record(self, path: str, read: FolderRead, now: datetime) -> None:
+        """Record one collection: a found folder resets the failure count and adds its new
+        items, a missing one adds a failure."""
+        stamp = timestamp(now)
+        success = stamp if read.found else None
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO folder_sources (path, last_collect) VALUES (?, ?)"
+                " ON CONFLICT (path) DO NOTHING",
+                (path, stamp),
+            )
+            db.execute(
+                "UPDATE folder_sources SET last_collect = ?,"
+                " last_success = COALESCE(?, last_success), items_seen = items_seen + ?,"
+                " skipped = ?, failures = CASE WHEN ? THEN 0 ELSE failures + 1 END,"
+                " last_error = ? WHERE path = ?",
+                (
+                    stamp,
+                    success,
+                    read.new_items,
+                    read.skipped,
+                    read.found,
+                    (read.error or "")[:500] or None,
+                    path,
+                ),
+            )
 
 
 def _when(value: str | None) -> datetime | None:

@@ -100,4 +100,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (edition_id, key)
     ) WITHOUT ROWID;
     """,
+    # 6 (folder health): each folder source's collections, as feed_sources does for feeds
+    """
+    CREATE TABLE folder_sources (
+        path TEXT PRIMARY KEY,
+        last_collect TEXT NOT NULL,
+        last_success TEXT,
+        items_seen INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    ) WITHOUT ROWID;
+    """,
 )
