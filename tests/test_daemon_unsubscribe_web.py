@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ACTIVE, Project
+from conftest import ACTIVE, Project, with_sender
 from smtpserver import Recorder, free_port, start_server
 
 from newsletter.daemon.web import token_codec
@@ -228,7 +228,7 @@ def test_unsubscribes_arriving_during_a_send_stop_mail_from_the_next_message_on(
         send = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "send", "--date", DAY],
             cwd=project.path,
-            env={**__import__("os").environ, **env},
+            env={**__import__("os").environ, **with_sender(env)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -197,3 +197,16 @@ def test_an_empty_variable_means_not_set(project: Project) -> None:
     assert run.code == 0, run.err
     assert "4 messages written" in run.out
 
+
+def test_a_missing_dkim_key_stops_a_send_before_the_edition_is_frozen(project: Project) -> None:
+    project.write("newsletter.toml", 'dkim_private_key = "dkim/nl1.pem"\ndkim_selector = "nl1"\n')
+
+    run = project.run("send", "--date", DAY)
+
+    assert run.code == 2
+    assert "nl1.pem: cannot read the DKIM private key" in run.err
+    assert_nothing_done(project)
+    # Only sending needs the file: the command that creates it still runs.
+    keygen = project.run("dkim", "keygen", "--out", "dkim/nl1.pem")
+    assert keygen.code == 0, keygen.err
+    assert project.run("send", "--date", DAY).code == 0
