@@ -143,6 +143,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     env.update(
         NEWSLETTER_SMTP_URL=f"smtp://127.0.0.1:{port}",
+        # over SMTP the shipped placeholder identity is refused
+        NEWSLETTER_FROM_ADDRESS="Bench Newsletter <news@example.com>",
+        NEWSLETTER_POSTAL_ADDRESS="Bench Newsletter, 2 Test Road, Testville",
         NEWSLETTER_SMTP_CONNECTIONS=str(opts.connections),
         NEWSLETTER_SMTP_MESSAGES_PER_CONNECTION="100000",
         NEWSLETTER_SUBSCRIBERS=str(project / "subscribers.csv"),

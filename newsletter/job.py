@@ -80,6 +80,8 @@ async def send_edition(
         ConfigError, InputError, TemplateError, EditionTooLarge: nothing was sent.
         RelayError: the relay cannot be used; nothing was recorded.
     """
+    for warning in values.run_warnings(settings):
+        log.warning("%s", warning)
     with run_lock(lock_path(settings.database)), Store(settings.database) as store:
         recover(store.db, journal_path(store.path))  # a killed run's last moves, first
         apply_unsubscribes(settings, store, now)

@@ -115,3 +115,16 @@ def test_missing_subscriber_file_and_template_error_send_nothing(project: Projec
 def test_usage_errors_exit_2(project: Project) -> None:
     run = project.run("send", "--date", "27/11/2026")
     assert run.code == 2 and "is not a date: use YYYY-MM-DD" in run.err
+
+
+def test_a_chromium_setting_that_cannot_be_run_says_why(project: Project) -> None:
+    missing = project.run(
+        "preview", "--date", DAY, "--screenshot", env={"CHROMIUM": "/no/such/file"}
+    )
+    assert missing.code == 2
+    assert "Chromium not found at CHROMIUM=/no/such/file: that path does not exist" in missing.err
+    assert "hint: set CHROMIUM to the browser's path" in missing.err
+    assert (project.path / "previews" / f"{DAY}.html").is_file()  # the preview itself is there
+
+    folder = project.run("preview", "--date", DAY, "--screenshot", env={"CHROMIUM": "/tmp"})
+    assert folder.code == 2 and "CHROMIUM=/tmp: that path is a folder" in folder.err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ACTIVE, Project
+from conftest import ACTIVE, Project, with_sender
 from smtpserver import Recorder, free_port, start_server
 
 from newsletter.daemon.web import token_codec
@@ -26,7 +27,7 @@ from newsletter.store.database import Store
 from newsletter.subscribers.tokens import TokenCodec
 
 DAY = "2026-11-27"
-SECRET = "s3cret-key-for-tests-0123456789abcdef"
+SECRET = "5f0c6a1d2b9e8f7a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3"  # 32 bytes, hex
 ENV = {
     "NEWSLETTER_PUBLIC_URL": "https://news.example.com",
     "NEWSLETTER_SECRET_KEY": SECRET,
@@ -180,10 +181,10 @@ def test_a_forged_or_malformed_token_changes_nothing_and_says_so(
 
 
 def test_a_rotated_key_keeps_old_links_working_for_the_configured_time(tmp_path: Path) -> None:
-    old, new = b"old-key", b"new-key"
+    old, new = (secrets.token_hex(32).encode() for _ in range(2))
     link = TokenCodec(old, "daily.example.com").make("ada@example.com")
     (tmp_path / "newsletter.toml").write_text(
-        'secret_key = "new-key"\nprevious_secret_keys = ["old-key"]\n'
+        f'secret_key = "{new.decode()}"\nprevious_secret_keys = ["{old.decode()}"]\n'
         "previous_secret_keys_days = 30\n"
     )
     settings, _ = load_settings(tmp_path / "newsletter.toml")
@@ -227,7 +228,7 @@ def test_unsubscribes_arriving_during_a_send_stop_mail_from_the_next_message_on(
         send = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "send", "--date", DAY],
             cwd=project.path,
-            env={**__import__("os").environ, **env},
+            env={**__import__("os").environ, **with_sender(env)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from conftest import Project
+from conftest import Project, with_sender
 from smtpserver import Recorder
 
 DAY = "2026-11-27"
@@ -225,7 +225,7 @@ def _start_send(project: Project, url: str, **extra: str) -> subprocess.Popen[st
     import os
 
     full = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    full.update(env(url, **extra))
+    full.update(with_sender(env(url, **extra)))
     return subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", "--date", DAY],
         cwd=project.path, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

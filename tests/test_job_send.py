@@ -49,7 +49,7 @@ def test_send_over_smtp_delivers_each_subscriber_exactly_one_personalised_messag
     assert zoe["Subject"].startswith("Daily Newsletter — 27 November 2026: ")
     assert zoe["Date"] and re.fullmatch(r"<20261127\.1\.[a-z0-9]+@example\.com>", zoe["Message-ID"])
     assert zoe["List-Id"] == "Daily Newsletter <daily.example.com>"
-    assert zoe["List-Unsubscribe"].startswith("<mailto:newsletter@example.com?subject=")
+    assert zoe["List-Unsubscribe"].startswith("<mailto:news@example.com?subject=")
     assert zoe.get_content_type() == "multipart/alternative"
     text, html = zoe.iter_parts()
     assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")

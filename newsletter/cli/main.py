@@ -26,6 +26,7 @@ Handler = Callable[[argparse.Namespace, Settings, datetime], int]
 HANDLERS: dict[str, Handler] = {
     name: handler for group in GROUPS for name, handler in group.HANDLERS.items()
 }
+SENDS_MAIL = ("send", "serve")  # checked before they collect, freeze or send anything
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC)
     try:
         settings, _ = load_settings(args.config)
+        if args.command in SENDS_MAIL:
+            from ..settings.values import check_sending
+
+            check_sending(settings)
         return HANDLERS[args.command](args, settings, now)
     except NewsletterError as exc:
         print(f"newsletter: error: {exc}", file=sys.stderr)

@@ -57,6 +57,17 @@ def find_chromium() -> str | None:
     return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
 
 
+def _unusable(path: str) -> str:
+    """Why ``path`` (``$CHROMIUM``) cannot be run: what a user checks first."""
+    if os.sep not in path:
+        return "no such command on PATH"
+    if not os.path.exists(path):
+        return "that path does not exist"
+    if os.path.isdir(path):
+        return "that path is a folder, not the browser's program"
+    return "that file is not executable"
+
+
 class Browser:
     """One headless Chromium with one page. Use as a context manager.
 
@@ -66,6 +77,12 @@ class Browser:
 
     def __init__(self, executable: str | None = None) -> None:
         found = executable or find_chromium()
+        if found is None and (explicit := os.environ.get("CHROMIUM")):
+            raise BrowserError(
+                f"Chromium not found at CHROMIUM={explicit}: {_unusable(explicit)}",
+                "set CHROMIUM to the browser's path (Debian: apt-get install chromium puts it "
+                "at /usr/bin/chromium), or unset CHROMIUM to look for it on PATH",
+            )
         if found is None:
             raise BrowserError(
                 "Chromium not found (looked for chromium, chromium-browser, google-chrome)",

@@ -29,6 +29,12 @@ class ListInfo:
     archive_url: str | None = None  # where the web archive is published, if it is
     contact: str = ""  # an address readers can write to (Reply-To, else From)
 
+    @property
+    def one_click_unsubscribe(self) -> bool:
+        """Whether messages carry the one-click https unsubscribe link (RFC 8058, with
+        ``public_url``), else a ``mailto:`` link: the footer's words follow it."""
+        return bool(self.public_url)
+
     def web_url(self, edition: Edition) -> str | None:
         """The public address of an edition's archive page, when the archive is public."""
         if not self.archive_url:

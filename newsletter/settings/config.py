@@ -8,32 +8,62 @@ directory of the config file (the working directory when there is none).
 
 from __future__ import annotations
 
+import os
 import re
+import tomllib
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from ..collect.config import SourceSpec
 from ..delivery.throttle import parse_limits
 from ..errors import ConfigError
+from . import checks
+from .checks import SettingError
+from .checks import listen as split_listen  # HOST:PORT -> (host, port), or ValueError
 from .cron import parse_duration, parse_schedule
+from .origins import Origins, not_json, report
 
 DEFAULT_CONFIG = "newsletter.toml"
+# The form each of these settings must have, checked as it loads (checks.py says why).
+FORMS: dict[str, Callable[[str], str]] = {
+    "smtp_url": checks.smtp_url,
+    "public_url": partial(checks.web_url, example="https://news.example.org", https_only=True),
+    "archive_url": partial(checks.web_url, example="https://news.example.org/archive"),
+    "from_address": partial(checks.mailbox, with_name=True),
+    "reply_to": partial(checks.mailbox, with_name=True),
+    "unsubscribe_mailto": partial(checks.mailbox, with_name=False),
+    "list_id": checks.list_id,
+    "dkim_selector": checks.dkim_selector,
+    "dkim_domain": checks.domain,
+    "language": checks.language,
+    "newsletter_name": partial(checks.one_line, what="the newsletter's name"),
+    "postal_address": partial(
+        checks.some_text, what="the postal address", example="the list's real postal address"
+    ),
+}
+# The shipped identity: enough for the Maildir demo, refused for real mail (values.py).
+PLACEHOLDER_FROM = "Daily Newsletter <newsletter@example.com>"
+PLACEHOLDER_POSTAL_ADDRESS = "Daily Newsletter, 1 Example Street, Example City"
 
 
 class Settings(BaseSettings):
@@ -66,12 +96,12 @@ class Settings(BaseSettings):
 
     # --- the list and its mail ---
     newsletter_name: str = "Daily Newsletter"
-    from_address: str = "Daily Newsletter <newsletter@example.com>"
+    from_address: str = PLACEHOLDER_FROM
     reply_to: str | None = None
     list_id: str | None = None  # default: daily.<from domain>
     public_url: str | None = None  # https://news.example.com: enables one-click unsubscribe
     unsubscribe_mailto: str | None = None  # default: the From address
-    postal_address: str = "Daily Newsletter, 1 Example Street, Example City"
+    postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
     secret_key: SecretStr | None = None  # signs unsubscribe links; generated when unset
     # --- unsubscribes and DKIM ---
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)  # after a rotation
@@ -150,18 +180,21 @@ class Settings(BaseSettings):
             raise ValueError(f"listed more than once: {', '.join(dupes)}")
         return value
 
-    @field_validator("archive", mode="before")
+    @field_validator(
+        "reply_to", "list_id", "public_url", "unsubscribe_mailto", "dkim_selector",
+        "dkim_domain", "archive_url", "smtp_url", "smtp_username", "templates",
+        "dkim_private_key", "archive", mode="before",
+    )  # fmt: skip
     @classmethod
-    def _archive_off(cls, value: Any) -> Any:
-        return None if value in ("", None) else value
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # NEWSLETTER_PUBLIC_URL= (or "" in the file) means: not set.
+        return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("archive_url")
+    @field_validator("subscribers", "outbox", "previews", "database", mode="before")
     @classmethod
-    def _absolute_archive_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
-            raise ValueError("write the archive's public address as https://host/path")
+    def _a_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():  # Path("") would be "."
+            raise SettingError("is empty", "write a path, or remove it to use the default")
         return value
 
     @field_validator("timezone")
@@ -194,33 +227,45 @@ class Settings(BaseSettings):
         split_listen(value)  # raises ValueError with the expected form
         return value
 
-    @field_validator("smtp_url")
-    @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        scheme = urlsplit(value).scheme
-        if scheme not in SMTP_SCHEMES:
-            raise ValueError(
-                f"unsupported scheme {scheme!r}: use smtp:// (plain), smtps:// (implicit TLS) "
-                "or smtp+starttls:// (STARTTLS required)"
-            )
-        if not urlsplit(value).hostname:
-            raise ValueError("the SMTP URL has no host: write smtp://host:port")
-        return value
-
     @field_validator("rate_limit")
     @classmethod
     def _valid_limits(cls, value: str) -> str:
         parse_limits(value)  # raises ValueError with the reason
         return value
 
-    @field_validator("from_address")
+    @field_validator(*FORMS)
     @classmethod
-    def _has_domain(cls, value: str) -> str:
-        if not re.search(r"@[\w.-]+\.\w+>?\s*$", value) or "\n" in value or "\r" in value:
-            raise ValueError("write the From address as 'Name <user@example.com>'")
+    def _form(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else FORMS[info.field_name](value)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            checks.secret_key(value.get_secret_value(), "the key")
         return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _strong_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(value, 1):
+            checks.secret_key(key.get_secret_value(), f"key {number} of the list", previous=True)
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> Settings:
+        checks.dkim_settings(self.dkim_private_key, self.dkim_selector, self.dkim_domain)
+        if self.smtp_url is not None:
+            checks.smtp_credentials(
+                self.smtp_url, self.smtp_username, self.smtp_password is not None
+            )
+        if self.retry_backoff_max < self.retry_backoff:
+            raise SettingError(
+                "is shorter than retry_backoff, the first wait",
+                "make retry_backoff_max at least retry_backoff",
+                setting="retry_backoff_max",
+            )
+        return self
 
     # --- derived values ---
     @property
@@ -244,51 +289,55 @@ class Settings(BaseSettings):
         return self.list_id or f"daily.{self.from_domain}"
 
 
-SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
-
-
-def split_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as a host and a port.
-
-    Raises:
-        ValueError: not HOST:PORT with a port from 0 to 65535.
-    """
-    host, sep, port = value.strip().rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
-    return host.strip("[]") or "127.0.0.1", int(port)
+# How each list is written in the environment and .env (JSON), for error messages.
+LIST_EXAMPLES = {
+    "sources": '["seeds", "https://example.org/feed.xml"]',
+    "section_order": '["World", "Sport"]',
+    "previous_secret_keys": '["<the former secret_key>"]',
+}
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> tuple[Settings, Path]:
     """Read the configuration; return it and the directory relative paths are based on.
 
     Raises:
-        ConfigError: the named config file is missing, the TOML is invalid, or a value
-            (from any source) fails validation; the message names the setting.
+        ConfigError: the named config file is missing or unreadable, the TOML is invalid,
+            a list in the environment is not JSON, a value (from any source) fails
+            validation, or a name is not a setting; the message starts with where the
+            value came from (``newsletter.toml:3``, ``.env:2``, the variable's name).
     """
     path = config if config is not None else Path(DEFAULT_CONFIG)
     if config is not None and not path.is_file():
         raise ConfigError(f"{path}: config file not found", "check the --config path")
     base = path.resolve().parent if path.is_file() else Path.cwd()
-    Settings._toml_path = path if path.is_file() else None
+    given = {k: v for k, v in overrides.items() if v is not None}
+    toml = Settings._toml_path = path if path.is_file() else None
+
+    def origins() -> Origins:
+        return Origins.read(toml, os.environ, given)
+
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**given)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path), "fix the value or remove it") from None
-    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the TOML syntax") from None
+        nested = {"sources": list(SourceSpec.model_fields)}
+        raise report(exc.errors(), origins(), list(Settings.model_fields), nested) from None
+    except SettingsError as exc:  # a list in the environment or .env that is not JSON
+        raise not_json(exc, origins(), LIST_EXAMPLES) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        line = re.search(r"at line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise ConfigError(f"{where}: not valid TOML: {exc}", "fix the TOML syntax") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     finally:
         Settings._toml_path = None
-    return _resolve_paths(settings, base), base
-
-
-def _describe(exc: ValidationError, path: Path) -> str:
-    lines = [f"invalid configuration ({path} / NEWSLETTER_* environment):"]
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "?"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {name}: {msg}")
-    return "\n".join(lines)
+    settings = _resolve_paths(settings, base)
+    if settings.templates is not None and not settings.templates.is_dir():
+        raise ConfigError(
+            f"{origins().where('templates')}: {settings.templates} is not a folder",
+            "create it with the templates to override, or remove the setting",
+        )
+    return settings, base
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

@@ -19,9 +19,10 @@ from ..collect.config import CollectConfig, FetchLimits, user_agent
 from ..delivery.throttle import Limit, parse_limits
 from ..edition.plan import ArchiveSite, EditionInputs, EditionPlan
 from ..edition.rendered import ListInfo
+from ..errors import ConfigError
 from ..store.database import Store
 from ..subscribers.changes import ListFiles
-from .config import Settings
+from .config import PLACEHOLDER_FROM, PLACEHOLDER_POSTAL_ADDRESS, Settings
 
 if TYPE_CHECKING:
     from ..delivery.sendloop import Policy, Transport
@@ -164,3 +165,60 @@ def delivered_to(settings: Settings) -> tuple[Path | None, str | None]:
     if settings.smtp_url:
         return None, settings.smtp_url.split("@")[-1]
     return settings.outbox, None
+
+
+# --- before and during a run that sends real mail -------------------------------------
+
+
+def check_sending(settings: Settings) -> None:
+    """What must hold before ``send`` or ``serve`` collects, freezes or sends anything.
+
+    Over SMTP, mail reaches real people: the shipped placeholder From address and postal
+    address are refused (mail from example.com fails DMARC, and anti-spam laws such as
+    CAN-SPAM require the sender's real postal address in every message). Without
+    ``smtp_url`` mail goes to the local Maildir outbox, so the demo works on the defaults.
+    The DKIM key file must be readable (``dkim keygen`` may create it later, so it is not
+    required when the settings load).
+
+    Raises:
+        ConfigError: the placeholder identity over SMTP, or an unusable DKIM key file.
+    """
+    if settings.smtp_url is not None:
+        shipped = {
+            "from_address": settings.from_email.lower() == parseaddr(PLACEHOLDER_FROM)[1],
+            "postal_address": _same_text(settings.postal_address, PLACEHOLDER_POSTAL_ADDRESS),
+        }
+        if names := [name for name, placeholder in shipped.items() if placeholder]:
+            one = len(names) == 1
+            raise ConfigError(
+                f"smtp_url is set, but {' and '.join(names)} {'is' if one else 'are'} still "
+                f"the shipped placeholder{'' if one else 's'}: refusing to mail real people "
+                "under them",
+                "set " + " and ".join(_OWN[name] for name in names) + " (in newsletter.toml "
+                "or as NEWSLETTER_<SETTING>); without smtp_url mail goes to the local Maildir "
+                "outbox instead",
+            )
+    dkim_signer(settings, None)
+
+
+def run_warnings(settings: Settings) -> list[str]:
+    """What a run that sends should warn about, each time it runs (one line each)."""
+    warnings = []
+    if settings.smtp_url is not None and not settings.public_url:
+        warnings.append(
+            "public_url is not set, so messages offer only a mailto: unsubscribe: Gmail and "
+            "Yahoo require one-click unsubscribe (RFC 8058) from bulk senders. Set "
+            "public_url to the https address where 'newsletter serve' answers (it serves "
+            "the unsubscribe links) and keep 'newsletter serve' running"
+        )
+    return warnings
+
+
+_OWN = {
+    "from_address": "from_address to an address at your own domain ('Name <news@your-domain>')",
+    "postal_address": "postal_address to your real postal address",
+}
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
