@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,9 +25,15 @@ SENDER = {
 }
 
 
-def with_sender(env: dict[str, str]) -> dict[str, str]:
-    """``env`` plus ``SENDER`` when it sends over SMTP (the test's own values win)."""
-    return {**SENDER, **env} if "NEWSLETTER_SMTP_URL" in env else env
+def with_sender(env: dict[str, str], folder: Path | None = None) -> dict[str, str]:
+    """``env`` plus ``SENDER`` when it sends over SMTP; the test's own values win, in
+    ``env`` or in ``folder``'s newsletter.toml (the environment would override the file)."""
+    if "NEWSLETTER_SMTP_URL" not in env:
+        return env
+    config = folder / "newsletter.toml" if folder is not None else None
+    written = tomllib.loads(config.read_text()) if config and config.is_file() else {}
+    sender = {k: v for k, v in SENDER.items() if k[len("NEWSLETTER_") :].lower() not in written}
+    return {**sender, **env}
 
 
 @dataclass
@@ -51,7 +58,7 @@ class Project:
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
         """Run ``newsletter ARGS`` as a user would, in its own process."""
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-        full_env.update(with_sender(env or {}))
+        full_env.update(with_sender(env or {}, self.path))
         proc = subprocess.run(
             [sys.executable, "-m", "newsletter", *args],
             cwd=self.path,

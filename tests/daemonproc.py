@@ -25,7 +25,7 @@ class Served:
     def __init__(self, folder: Path, env: dict[str, str], *options: str) -> None:
         self.port = free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-        full_env.update(with_sender(env))
+        full_env.update(with_sender(env, folder))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "newsletter", *options, "serve", "--listen",
              f"127.0.0.1:{self.port}"],

@@ -228,7 +228,7 @@ def test_unsubscribes_arriving_during_a_send_stop_mail_from_the_next_message_on(
         send = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "send", "--date", DAY],
             cwd=project.path,
-            env={**__import__("os").environ, **with_sender(env)},
+            env={**__import__("os").environ, **with_sender(env, project.path)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

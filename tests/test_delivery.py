@@ -225,7 +225,7 @@ def _start_send(project: Project, url: str, **extra: str) -> subprocess.Popen[st
     import os
 
     full = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    full.update(with_sender(env(url, **extra)))
+    full.update(with_sender(env(url, **extra), project.path))
     return subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", "--date", DAY],
         cwd=project.path, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import Project
+from conftest import SENDER, Project
 
 DAY = "2026-11-27"
 OLD_ADDRESS = "Daily Newsletter, 1 Example Street, Example City"
@@ -161,7 +161,7 @@ def test_a_resumed_send_after_deferrals_sends_the_current_rendering(
     for reader in ("grace@example.org", "zoe@example.com"):
         assert NEW_ADDRESS in html_of(got[reader])
         assert links(got[reader]) == links(got["ada@example.com"])
-    assert OLD_ADDRESS in html_of(got["ada@example.com"])
+    assert SENDER["NEWSLETTER_POSTAL_ADDRESS"] in html_of(got["ada@example.com"])  # as first sent
     assert frozen(project)[:2] == (number, articles)  # same number, same articles
 
 
