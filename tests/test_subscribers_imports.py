@@ -63,7 +63,7 @@ def test_mailchimp_export_with_bom_quoted_commas_duplicates_and_a_bad_row(
 
     assert run.code == 0, run.err
     assert "(mailchimp, utf-8, ',')" in run.out
-    assert "2 added, 0 updated, 0 unchanged, 1 duplicates merged, 1 rejected" in run.out
+    assert "2 added, 0 updated, 0 unchanged, 1 duplicate merged, 1 rejected" in run.out
     assert "rejected: mc.csv:5: invalid address 'not an address'" in run.err
     table = rows(project)
     assert table["mae@example.com"]["name"] == "Mae Jemison, PhD"

@@ -115,7 +115,7 @@ def test_check_reports_every_bad_row_with_file_and_line_and_exits_2(project: Pro
     assert "subscribers.csv:3: invalid address 'broken'" in run.err
     assert "subscribers.csv:4: duplicate of an earlier row for OK@example.com" in run.err
     assert "subscribers.csv:5: unknown status 'paused'" in run.err
-    assert "1 subscribers, 3 bad rows" in run.out
+    assert "1 subscriber, 3 bad rows" in run.out
     project.write("subscribers/subscribers.csv", "email\nok@example.com\n")
     assert project.run("subscribers", "check").code == 0
 
