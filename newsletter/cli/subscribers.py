@@ -102,9 +102,10 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
 def _added(typed: str, done: Added) -> str:
     """What ``add`` did, naming the address as the list spells it (addresses match in any
     case: when the user typed another spelling, both are shown)."""
-    email = done.email if done.email == typed else f"{typed} (on the list as {done.email})"
     if done.outcome == "unchanged":
-        return f"{email} is already on the list; nothing changed"
+        spelling = "" if done.email == typed else f" as {done.email}"
+        return f"{typed} is already on the list{spelling}; nothing changed"
+    email = done.email if done.email == typed else f"{typed} (on the list as {done.email})"
     changed = f": {', '.join(done.columns)}" if done.outcome == "updated" else ""
     return f"{done.outcome} {email}{changed}"
 
