@@ -167,3 +167,18 @@ def test_delimiter_sniffing_ignores_separators_inside_quotes() -> None:
     parsed = parse_export(data, "x.csv")
     assert parsed.delimiter == ";"
     assert parsed.rows[0].fields == {"name_with_comma": "B, C", "x": "d"}
+
+
+def test_a_stray_quote_in_an_export_imports_nothing(project: Project) -> None:
+    before = rows(project)
+    data = (
+        'email;name\nann@example.com;Ann\nyan@example.com;"Yan\nzed@example.com;Zed\n'
+        "amy@example.com;Amy\n"
+    )
+
+    run = project.run("subscribers", "import", export(project, "stray.csv", data.encode()))
+
+    assert run.code == 2
+    assert "stray.csv:3: unbalanced quote swallows lines 4-5" in run.err
+    assert "nothing imported" in run.err
+    assert rows(project) == before

@@ -65,18 +65,9 @@ class Suppressions:
         )
         return not known
 
-    def pending(self, emails: Sequence[str] | None = None) -> dict[str, str]:
-        """Recorded but not yet applied to the CSV: address -> status (all, or of these)."""
-        if emails is None:
-            rows = self.db.execute(
-                "SELECT email, status FROM suppressions WHERE applied_at IS NULL"
-            )
-        else:
-            rows = self.db.execute(
-                "SELECT email, status FROM suppressions WHERE applied_at IS NULL"
-                " AND email IN (SELECT value FROM json_each(?))",
-                (json.dumps([e.lower() for e in emails]),),
-            )
+    def pending(self) -> dict[str, str]:
+        """Recorded but not yet applied to the CSV: address -> status."""
+        rows = self.db.execute("SELECT email, status FROM suppressions WHERE applied_at IS NULL")
         return dict(rows.fetchall())
 
     def changed(self) -> bool:

@@ -186,8 +186,8 @@ def read_subscribers(path: Path, expected: int = 0) -> Iterator[Subscriber | Bad
             try:
                 for row in reader:
                     line, start = start, reader.line_num + 1  # a quoted value may span lines
-                    if start - line > 1 and (bad := _swallowing(path, line, start, row, email_at)):
-                        yield bad
+                    if start - line > 1 and swallows_rows(row, email_at):
+                        yield BadRow(f"{path}:{line}", swallowed(line, start), line)
                     elif any(cell.strip() for cell in row):
                         yield _subscriber(f"{path}:{line}", line, columns, row, seen)
                 return
@@ -202,24 +202,28 @@ def _csv_error(exc: csv.Error, line: int, last: int) -> str:
     return f"not valid CSV: {exc}{hint}{through}"
 
 
-def _swallowing(path: Path, line: int, end: int, row: list[str], email_at: int) -> BadRow | None:
-    """A BadRow when a quoted value of this multi-line row holds lines that look like rows
-    of their own (an address where the ``email`` column is): the csv module reads an
-    unbalanced quote as a value running on to the next quote, or to the end of the file.
-    A note that merely spans lines is fine. Only called for rows that span lines."""
+def swallows_rows(row: list[str], email_at: int, delimiter: str = ",") -> bool:
+    """Whether a quoted value of this multi-line row holds lines that look like rows of
+    their own (an address where the ``email`` column is): the csv module reads an
+    unbalanced quote as a value running on to the next quote, or to the end of the file,
+    without an error. A note that merely spans lines is fine."""
     for cell in row:
         continuation = cell.splitlines()[1:]
-        if any(_looks_like_row(text, email_at) for text in continuation):
-            lines = f"line {line + 1}" if end - line == 2 else f"lines {line + 1}-{end - 1}"
-            reason = f"unbalanced quote swallows {lines} (close the quote or remove it)"
-            return BadRow(f"{path}:{line}", reason, line)
-    return None
+        if any(_looks_like_row(text, email_at, delimiter) for text in continuation):
+            return True
+    return False
 
 
-def _looks_like_row(text: str, email_at: int) -> bool:
+def swallowed(line: int, next_line: int) -> str:
+    """The reason for a row from ``line`` that ``swallows_rows`` up to ``next_line``."""
+    lines = f"line {line + 1}" if next_line - line == 2 else f"lines {line + 1}-{next_line - 1}"
+    return f"unbalanced quote swallows {lines} (close the quote or remove it)"
+
+
+def _looks_like_row(text: str, email_at: int, delimiter: str) -> bool:
     if "@" not in text:
         return False
-    cells = next(csv.reader([text]), [])
+    cells = next(csv.reader([text], delimiter=delimiter), [])
     if len(cells) <= email_at:
         return False
     try:
