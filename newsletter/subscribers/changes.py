@@ -154,7 +154,7 @@ def remove(files: ListFiles, email: str, now: datetime) -> Row | None:
         row = remove_subscriber(files.subscribers, email)
         status = (row or {}).get("status", "").strip().lower()
         if row is not None and status in OPTED_OUT:
-            Suppressions(store).remember({row["email"].strip(): status}, "removed row", now)
+            Suppressions(store).remember(_valid({row["email"]: status}), "removed row", now)
         return row
 
 
@@ -182,7 +182,7 @@ def import_export(
 
 
 def _valid(statuses: Mapping[str, str]) -> dict[str, str]:
-    """The entries whose address is valid, normalised (the others were rejected)."""
+    """The entries whose address is valid, normalised (an invalid one is never mailed)."""
     valid = {}
     for email, status in statuses.items():
         try:
