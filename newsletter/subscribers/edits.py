@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import os
 import re
 import stat
@@ -63,31 +64,45 @@ def edit_list(
         added_columns = [c for c in dict.fromkeys(new_columns) if c not in known]
         header_text = "".join(raw)
         end = "\r\n" if header_text.endswith("\r\n") else "\n"
-        columns = known + added_columns
-        pad = "," * len(added_columns)
-
-        def rows() -> Iterator[str]:
-            yield _line(header + added_columns, end) if added_columns else _ended(header_text, end)
-            last, line = "", 1  # the last row as written, and its first line
-            for start, row, text in _rows_as_written(reader, raw):
-                last, line = text, start
-                cells = _edited(row, columns, edits, report) if row is not None else None
-                if cells is None:
-                    yield _padded(text, pad, end) if row is not None else _ended(text, end)
-                elif cells:
-                    yield _line(cells, end)
-            for new in additions:
-                if not report.added and _quote_open_at_end(last):
-                    raise InputError(
-                        f"{path}:{line}: a quote opened here runs to the end of the file: "
-                        "a row added after it would become part of this one; nothing changed",
-                        "close the quote or remove it (see 'newsletter subscribers check')",
-                    )
-                report.added.append(new["email"])
-                yield _line([new.get(c, "") for c in columns], end)
-
-        _atomic_write(path, rows(), bom)
+        text = _line(header + added_columns, end) if added_columns else _ended(header_text, end)
+        plan = _Rewrite(path, known + added_columns, end, report)
+        rows = plan.rows(reader, raw, edits, "," * len(added_columns))
+        _atomic_write(path, itertools.chain([text], rows, plan.appended(additions)), bom)
     return report
+
+
+@dataclass(slots=True)
+class _Rewrite:
+    """One rewrite's rows: the old ones edited or as written, then the additions."""
+
+    path: Path
+    columns: list[str]
+    end: str  # the file's line end
+    report: EditReport
+    last: str = ""  # the last row as written, and its first line
+    line: int = 1
+
+    def rows(
+        self, reader: Any, raw: list[str], edits: Mapping[str, Edit], pad: str
+    ) -> Iterator[str]:
+        for start, row, text in _rows_as_written(reader, raw):
+            self.last, self.line = text, start
+            cells = _edited(row, self.columns, edits, self.report) if row is not None else None
+            if cells is None:
+                yield _padded(text, pad, self.end) if row is not None else _ended(text, self.end)
+            elif cells:
+                yield _line(cells, self.end)
+
+    def appended(self, additions: Iterable[Row]) -> Iterator[str]:
+        for new in additions:
+            if not self.report.added and _quote_open_at_end(self.last):
+                raise InputError(
+                    f"{self.path}:{self.line}: a quote opened here runs to the end of the file: "
+                    "a row added after it would become part of this one; nothing changed",
+                    "close the quote or remove it (see 'newsletter subscribers check')",
+                )
+            self.report.added.append(new["email"])
+            yield _line([new.get(c, "") for c in self.columns], self.end)
 
 
 def _rows_as_written(reader: Any, raw: list[str]) -> Iterator[tuple[int, list[str] | None, str]]:

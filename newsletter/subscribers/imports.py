@@ -124,15 +124,19 @@ def parse_export(data: bytes, source: str, forced: str | None = None) -> Export:
         for row in reader:
             line, start = start, reader.line_num + 1  # a quoted value may span lines
             if start - line > 1 and swallows_rows(row, email_at, delimiter):
-                raise InputError(
-                    f"{source}:{line}: {swallowed(line, start)}; nothing imported",
-                    "fix the export and import it again",
-                )
+                raise _swallowing(source, line, start)
             if any(cell.strip() for cell in row):
                 rows.extend(_rows(source, [row], columns, mapper, line))
     except csv.Error as exc:
         raise InputError(f"{source}:{reader.line_num}: not valid CSV: {exc}") from None
     return Export(fmt, encoding, delimiter, rows)
+
+
+def _swallowing(source: str, line: int, next_line: int) -> InputError:
+    return InputError(
+        f"{source}:{line}: {swallowed(line, next_line)}; nothing imported",
+        "fix the export and import it again",
+    )
 
 
 def _email_column(fmt: str) -> str:
