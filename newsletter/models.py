@@ -139,7 +139,9 @@ class RunSummary:
 
     @property
     def incomplete(self) -> bool:
-        return self.deferred > 0 or self.failed > 0 or bool(self.stopped)
+        """Someone owed the edition did not get it: deferred, failed, a row of the list
+        skipped as unusable (invalid), or the run stopped early. The CLI exits 1."""
+        return self.deferred > 0 or self.failed > 0 or self.invalid > 0 or bool(self.stopped)
 
     @property
     def seconds(self) -> float:

@@ -63,7 +63,7 @@ def test_mailchimp_export_with_bom_quoted_commas_duplicates_and_a_bad_row(
 
     assert run.code == 0, run.err
     assert "(mailchimp, utf-8, ',')" in run.out
-    assert "2 added, 0 updated, 0 unchanged, 1 duplicates merged, 1 rejected" in run.out
+    assert "2 added, 0 updated, 0 unchanged, 1 duplicate merged, 1 rejected" in run.out
     assert "rejected: mc.csv:5: invalid address 'not an address'" in run.err
     table = rows(project)
     assert table["mae@example.com"]["name"] == "Mae Jemison, PhD"
@@ -167,3 +167,18 @@ def test_delimiter_sniffing_ignores_separators_inside_quotes() -> None:
     parsed = parse_export(data, "x.csv")
     assert parsed.delimiter == ";"
     assert parsed.rows[0].fields == {"name_with_comma": "B, C", "x": "d"}
+
+
+def test_a_stray_quote_in_an_export_imports_nothing(project: Project) -> None:
+    before = rows(project)
+    data = (
+        'email;name\nann@example.com;Ann\nyan@example.com;"Yan\nzed@example.com;Zed\n'
+        "amy@example.com;Amy\n"
+    )
+
+    run = project.run("subscribers", "import", export(project, "stray.csv", data.encode()))
+
+    assert run.code == 2
+    assert "stray.csv:3: unbalanced quote swallows lines 4-5" in run.err
+    assert "nothing imported" in run.err
+    assert rows(project) == before

@@ -115,7 +115,7 @@ def test_check_reports_every_bad_row_with_file_and_line_and_exits_2(project: Pro
     assert "subscribers.csv:3: invalid address 'broken'" in run.err
     assert "subscribers.csv:4: duplicate of an earlier row for OK@example.com" in run.err
     assert "subscribers.csv:5: unknown status 'paused'" in run.err
-    assert "1 subscribers, 3 bad rows" in run.out
+    assert "1 subscriber, 3 bad rows" in run.out
     project.write("subscribers/subscribers.csv", "email\nok@example.com\n")
     assert project.run("subscribers", "check").code == 0
 
@@ -200,3 +200,36 @@ def test_bounces_from_the_delivery_side_are_written_to_the_list_and_never_reimpo
 )
 def test_clean_field_removes_control_characters_only(value: str, cleaned: str) -> None:
     assert clean_field(value) == cleaned
+
+
+def test_add_says_what_happened_with_the_spelling_the_list_keeps(project: Project) -> None:
+    first = project.run("subscribers", "add", "Bob@Example.com")
+    again = project.run("subscribers", "add", "Bob@Example.com")
+    renamed = project.run("subscribers", "add", "bob@example.com", "--name", "Bob")
+    same = project.run("subscribers", "add", "BOB@example.com", "--name", "Bob")
+
+    assert first.out.strip() == "added Bob@example.com"
+    assert again.out.strip() == "Bob@example.com is already on the list; nothing changed"
+    assert renamed.out.strip() == "updated bob@example.com (on the list as Bob@example.com): name"
+    assert same.out.strip() == (
+        "BOB@example.com is already on the list as Bob@example.com; nothing changed"
+    )
+    assert by_email(project)["bob@example.com"]["email"] == "Bob@example.com"
+    assert [r["email"].lower() for r in rows(project)].count("bob@example.com") == 1
+
+
+def test_messages_built_from_email_validator_end_once(project: Project) -> None:
+    project.write("subscribers/subscribers.csv", "email,name\nbob,Bob\nann@example.com,Ann\n")
+
+    check = project.run("subscribers", "check")
+    send = project.run("send", "--date", "2026-11-27")
+    add = project.run("subscribers", "add", "bob")
+
+    assert "subscribers.csv:2: invalid address 'bob': An email address must have an @-sign\n" in (
+        check.err
+    )
+    assert "must have an @-sign; skipped" in send.err
+    assert add.code == 2 and add.err.startswith(
+        "newsletter: error: invalid address 'bob': An email address must have an @-sign\n"
+    )
+    assert ".;" not in check.err + send.err + add.err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from ..errors import InputError
 from ..settings import Settings
 from ..store.database import Store
 from .arguments import day
+from .cells import count_of, spreadsheet_safe
 
 COLUMNS = ("sent", "deferred", "failed", "pending")
 EXPORT_HEADER = (
@@ -31,7 +33,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     if args.export:
         rows = export_outcomes(settings, args.date, args.export)
-        print(f"{rows} recipients written to {args.export}")
+        print(f"{count_of(rows, 'recipient')} written to {args.export}")
     else:
         print(status_table(settings, args.date))
     return 0
@@ -55,6 +57,9 @@ def status_table(settings: Settings, day: date | None) -> str:
 def export_outcomes(settings: Settings, day: date | None, out: Path) -> int:
     """Write one CSV row per recipient of the edition of ``day`` (default: the latest).
 
+    The file is for people (a spreadsheet): a cell that would start a formula (a relay's
+    reply text is the relay's to choose) is prefixed with a quote (``spreadsheet_safe``),
+    and it is created owner-only, as it lists subscribers' addresses.
     Raises:
         InputError: there is no such edition, or the file cannot be written.
     """
@@ -63,14 +68,17 @@ def export_outcomes(settings: Settings, day: date | None, out: Path) -> int:
     with Store(settings.database) as store:
         editions = [e for e, _ in store.editions() if day is None or e.day == day]
         if not editions:
+            if day is None:
+                raise InputError("no editions yet: nothing to export")
             raise InputError(f"no edition for {day}", "see `newsletter status`")
         try:
-            with out.open("w", encoding="utf-8", newline="") as handle:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(EXPORT_HEADER)
                 count = 0
                 for row in store.deliveries(editions[0].id):
-                    writer.writerow(row)
+                    writer.writerow([spreadsheet_safe(cell) for cell in row])
                     count += 1
         except OSError as exc:
             raise InputError(f"{out}: cannot write the report: {exc.strerror}") from None

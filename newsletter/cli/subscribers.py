@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from ..models import Subscriber, SubscriberStatus
 from ..settings import Settings
 from ..settings.values import list_files
 from ..subscribers import changes
+from ..subscribers.consent import contradiction
 from ..subscribers.csvfile import BadRow, normalise_address
-from ..subscribers.edits import find_subscriber
+from ..subscribers.edits import Added, find_subscriber
 from ..subscribers.imports import FORMATS
+from .cells import count_of, spreadsheet_safe
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,26 +58,35 @@ def _address(raw: str) -> str:
         raise InputError(f"invalid address {raw!r}: {exc}") from None
 
 
+def _text(value: str, option: str) -> str:
+    """A command-line value; bytes that are not UTF-8 (surrogates) are refused."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{option}: not UTF-8 text", "pass it in UTF-8") from None
+    return value
+
+
 def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     action, path, files = args.action, settings.subscribers, list_files(settings)
     if action == "add":
         fields = dict(_pair(f) for f in args.field)
         email = _address(args.email)
-        done = changes.add(files, email, args.name, fields, args.resubscribe, now)
-        print(f"{done} {email}")
+        name = _text(args.name, "--name")
+        print(_added(email, changes.add(files, email, name, fields, args.resubscribe, now)))
     elif action == "remove":
-        email = args.email.strip()
-        if not changes.remove(files, email, now):
-            raise InputError(f"{path}: {email} is not on the list; nothing changed")
-        print(f"removed {email}")
+        row = changes.remove(files, args.email.strip(), now)
+        if row is None:
+            raise InputError(f"{path}: {args.email.strip()} is not on the list; nothing changed")
+        print(_removed(row))
     elif action == "unsubscribe":
         print(_unsubscribe(settings, _address(args.email), now))
-    elif action in ("list", "check"):
-        return _list(settings, args.status if action == "list" else None, action == "check")
+    elif action == "list":
+        _list(settings, args.status)
+    elif action == "check":
+        return _check(settings)
     elif action == "count":
-        by_status, bad = changes.counts(files)
-        text = ", ".join(f"{n} {status}" for status, n in by_status.items())
-        print(text + (f", {bad} invalid rows (see 'subscribers check')" if bad else ""))
+        print(_count(changes.counts(files)))
     elif action == "import":
         export, report = changes.import_export(files, args.file, args.format, now)
         for line in report.rejected:
@@ -82,13 +94,34 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
         print(
             f"{args.file} ({export.format}, {export.encoding}, {export.delimiter!r}): "
             f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{report.duplicates} duplicates merged, {len(report.rejected)} rejected"
+            f"{count_of(report.duplicates, 'duplicate')} merged, {len(report.rejected)} rejected"
         )
     return 0
 
 
+def _added(typed: str, done: Added) -> str:
+    """What ``add`` did, naming the address as the list spells it (addresses match in any
+    case: when the user typed another spelling, both are shown)."""
+    if done.outcome == "unchanged":
+        spelling = "" if done.email == typed else f" as {done.email}"
+        return f"{typed} is already on the list{spelling}; nothing changed"
+    email = done.email if done.email == typed else f"{typed} (on the list as {done.email})"
+    changed = f": {', '.join(done.columns)}" if done.outcome == "updated" else ""
+    return f"{done.outcome} {email}{changed}"
+
+
+def _removed(row: Mapping[str, str]) -> str:
+    status = row.get("status", "").strip().lower()
+    if status in (SubscriberStatus.UNSUBSCRIBED.value, SubscriberStatus.BOUNCED.value):
+        return (
+            f"removed {row['email'].strip()}; it stays {status} in the database: "
+            "adding it again needs --resubscribe"
+        )
+    return f"removed {row['email'].strip()}"
+
+
 def _pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
+    key, sep, value = _text(text, "--field").partition("=")
     if not sep or not key.strip():
         raise InputError(f"--field {text!r}: write it as NAME=VALUE")
     return key.strip(), value
@@ -110,21 +143,47 @@ def _unsubscribe(settings: Settings, email: str, now: datetime) -> str:
     return f"unsubscribed {email}"
 
 
-def _list(settings: Settings, status: str | None, check: bool) -> int:
-    good = bad = 0
-    for row in changes.rows(list_files(settings)):
+def _list(settings: Settings, status: str | None) -> None:
+    """``email<TAB>name<TAB>status``, the status a send acts on: an active row whose
+    address left (recorded in the database) is listed with the recorded status."""
+    for row, left in changes.rows(list_files(settings)):
+        if isinstance(row, Subscriber):
+            shown = left.status if left is not None else row.status.value
+            if status is None or shown == status:
+                print("\t".join(str(spreadsheet_safe(v)) for v in (row.email, row.name, shown)))
+
+
+def _check(settings: Settings) -> int:
+    """Every bad row and every active row whose address left, as ``file:line: reason``
+    on stderr; exit 2 when any (an unsubscribe recorded during a running send is only
+    noted: that send writes it into the list when it ends)."""
+    good = bad = contradicted = 0
+    for row, left in changes.rows(list_files(settings)):
         if isinstance(row, BadRow):
             bad += 1
-            if check:
-                _say(str(row))
-        elif isinstance(row, Subscriber):
-            good += 1
-            if not check and (status is None or row.status.value == status):
-                print(f"{row.email}\t{row.name}\t{row.status.value}")
-    if check:
-        print(f"{settings.subscribers}: {good} subscribers, {bad} bad rows")
-        return int(ExitCode.USAGE) if bad else 0
-    return 0
+            _say(str(row))
+            continue
+        good += 1
+        if left is not None:
+            _say(str(contradiction(settings.subscribers, row, left)))
+            contradicted += left.applied
+    summary = f"{settings.subscribers}: {count_of(good, 'subscriber')}, {count_of(bad, 'bad row')}"
+    if contradicted:
+        summary += f", {count_of(contradicted, 'row')} active although they left"
+    print(summary)
+    return int(ExitCode.USAGE) if bad or contradicted else 0
+
+
+def _count(counts: changes.Counts) -> str:
+    text = ", ".join(f"{n} {status}" for status, n in counts.by_status.items())
+    if counts.contradicted:
+        text += (
+            f" ({count_of(counts.contradicted, 'row')} of these still active in the list:"
+            " see 'subscribers check')"
+        )
+    if counts.bad:
+        text += f", {count_of(counts.bad, 'invalid row')} (see 'subscribers check')"
+    return text
 
 
 HANDLERS = {"subscribers": run}

@@ -1,9 +1,12 @@
 """The send's bookkeeping: who is owed the edition, and the ledger moves.
 
 ``Sender.jobs`` streams the subscriber CSV in batches, asks the ledger which of each batch
-already have the edition, and personalises a message for each of the others. The ledger
-moves only in ``on_start`` (the message is about to be handed over: ``pending``, committed)
-and ``on_done`` (the relay answered) — never when a batch is read.
+already have the edition and the database which of them left (an unsubscribe or bounce on
+record wins over an active row in the CSV), and personalises a message for each of the
+others. Rows it cannot use are named (``file:line: reason; skipped``) and counted as
+invalid: lines that are not UTF-8 before the first message. The ledger moves only in
+``on_start`` (the message is about to be handed over: ``pending``, committed) and
+``on_done`` (the relay answered) — never when a batch is read.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from ..mail.personalize import MessageTemplate
 from ..models import DeliveryStatus, Job, Outcome, RunSummary, Subscriber, SubscriberStatus
 from ..store.database import Store, StoredEdition
 from ..store.ledger import Ledger
-from ..store.suppressions import Suppressions
-from ..subscribers.csvfile import BadRow, read_subscribers
+from ..store.suppressions import Left, Suppressions
+from ..subscribers.consent import describe
+from ..subscribers.csvfile import BadRow, encoding_problems, read_subscribers
 
 log = logging.getLogger("newsletter")
-BATCH = 500  # subscribers looked up in the ledger per query
+BATCH = 500  # subscribers looked up in the ledger and the suppressions per query
 DONE = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value})
 RETRYABLE = frozenset({DeliveryStatus.DEFERRED.value, DeliveryStatus.PENDING.value})
 Progress = Callable[[RunSummary], None]
@@ -55,19 +59,21 @@ class Sender:
         self.variants = variants or Variants(())
         self.templates: dict[str, MessageTemplate] = {FULL: template}
         self.unsubscribes = Suppressions(store)
+        self._reported: set[str] = set()  # file:line of rows named before the first message
 
     async def jobs(self, now: datetime) -> AsyncIterator[Job]:
         """One job per active subscriber still owed the edition, in CSV order."""
         date_header = format_datetime(now)
+        self._report_encoding()
         for batch in _batches(self._active()):
             emails = [s.email for s in batch]
             statuses = self.store.statuses(self.edition.id, emails)
-            stopped = self.unsubscribes.pending(emails)  # unsubscribed since the CSV was written
+            left = self.unsubscribes.lookup(emails)  # the record wins over the CSV
             for subscriber in batch:
                 if self.unsubscribes.changed():  # the endpoint recorded one during the send
-                    stopped = self.unsubscribes.pending(emails)
-                if subscriber.email.lower() in stopped:
-                    self.summary.skipped += 1
+                    left = self.unsubscribes.lookup(emails)
+                if record := left.get(subscriber.email.lower()):
+                    self._skip_left(subscriber, record)
                     continue
                 status = statuses.get(subscriber.email)
                 if status in DONE:
@@ -82,10 +88,28 @@ class Sender:
                 try:
                     msgid, data = template.build(subscriber, date_header)
                 except ValueError as exc:  # a merge value the headers cannot carry
-                    log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, exc)
+                    reason = str(exc).rstrip(". ")
+                    log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, reason)
                     self.summary.invalid += 1
                     continue
                 yield Job(self.envelope_from, subscriber.email, msgid, data, wire_ready=True)
+
+    def _report_encoding(self) -> None:
+        """Name every line that is not UTF-8 before the first message (one pass over the
+        bytes); the stream skips those rows without naming them again."""
+        for problem in encoding_problems(self.subscribers):
+            log.warning("%s; skipped", problem)
+            self._reported.add(problem.where)
+
+    def _skip_left(self, subscriber: Subscriber, left: Left) -> None:
+        self.summary.skipped += 1
+        if left.applied:  # the CSV says active although they left: a restored row
+            log.warning(
+                "%s:%s: %s %s; skipped (see 'newsletter subscribers check')",
+                self.subscribers, subscriber.line, subscriber.email, describe(left),
+            )  # fmt: skip
+        else:  # recorded during this send: the CSV is written when it ends
+            log.info("%s: %s during the send; skipped", subscriber.email, left.status)
 
     def template_for(self, subscriber: Subscriber) -> MessageTemplate | None:
         """The message for the subscriber's sections; None when none is in the edition."""
@@ -105,7 +129,8 @@ class Sender:
     def _active(self) -> Iterator[Subscriber]:
         for row in read_subscribers(self.subscribers, self.summary.total or 0):
             if isinstance(row, BadRow):
-                log.warning("%s; skipped", row)
+                if row.where not in self._reported:
+                    log.warning("%s; skipped", row)
                 self.summary.invalid += 1
             elif row.status is not SubscriberStatus.ACTIVE:
                 self.summary.skipped += 1

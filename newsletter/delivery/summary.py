@@ -23,6 +23,9 @@ def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
         )
         if s.unmatched:
             line += f" ({s.unmatched} not sent: none of their sections today)"
+        if s.invalid:  # they are owed it: the run exits 1 until the rows are fixed
+            rows = "row" if s.invalid == 1 else "rows"
+            line += f"; {s.invalid} unusable {rows} of the list skipped (named above)"
         return line
     counts = f"{s.sent} sent"
     for label in ("deferred", "failed", "bounced", "skipped", "in_doubt", "invalid"):

@@ -9,11 +9,15 @@ wait for that, so it is recorded at once in SQLite (``suppressions``) and:
 - the CSV is rewritten right away when the lock is free, else by the send itself when it
   ends (and at the start of every run, and by ``serve`` every minute): ``apply_pending``.
 
-Additions, removals and imports need the lock outright: during a send they exit 3.
+Additions, removals and imports need the lock outright: during a send they exit 3. The
+record of who left outlives the CSV row (``consent``): ``add`` and imports refuse such an
+address, a removed row's opt-out is remembered, and a send skips the address whatever the
+CSV says.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,20 +28,25 @@ from ..errors import InputError, LockedError
 from ..models import Subscriber, SubscriberStatus
 from ..store.database import Store
 from ..store.lock import lock_path, run_lock
-from ..store.suppressions import Suppressions
+from ..store.suppressions import Left, Suppressions
+from .consent import refuse_if_left, with_records
 from .csvfile import BadRow, clean_field, normalise_address, read_subscribers
 from .edits import (
+    Added,
     Edit,
     Row,
     add_subscriber,
     create_list,
     edit_list,
+    remove_stale_temps,
     remove_subscriber,
     set_status,
 )
 from .imports import Export, ImportRow, parse_export
 
+log = logging.getLogger("newsletter")
 Report = Callable[[str], None]
+OPTED_OUT = (SubscriberStatus.UNSUBSCRIBED.value, SubscriberStatus.BOUNCED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +65,12 @@ class ListFiles:
 def apply_pending(files: ListFiles, store: Store, now: datetime) -> int:
     """Write recorded unsubscribes and bounces into the CSV; the caller holds the lock.
 
-    Returns how many rows changed. Raises:
+    First removes the temp files an interrupted rewrite left (every locked run starts
+    here). Returns how many rows changed. Raises:
         InputError: the CSV cannot be read or written (the records stay pending).
     """
+    for stale in remove_stale_temps(files.subscribers):
+        log.info("%s: removed, left by an interrupted rewrite of the list", stale)
     table = Suppressions(store)
     pending = table.pending()
     if not pending:
@@ -111,23 +123,39 @@ def add(
     fields: Mapping[str, str],
     resubscribe: bool,
     now: datetime,
-) -> str:
-    """``subscribers add``. Raises: LockedError, InputError, ValueError (bad address)."""
+) -> Added:
+    """``subscribers add``: an address that unsubscribed or bounced (recorded in the
+    database, whether or not its row is still in the CSV) is refused unless
+    ``resubscribe``, which lifts the record once the row is active.
+
+    Raises: LockedError, InputError, ValueError (bad address or value)."""
     with run_lock(files.lock), Store(files.database) as store:
         apply_pending(files, store, now)
         create_list(files.subscribers)
-        if resubscribe:
-            Suppressions(store).forget(email)
-        return add_subscriber(files.subscribers, email, name, fields, resubscribe)
+        table = Suppressions(store)
+        left = table.record_of(email) is not None
+        if not resubscribe:
+            refuse_if_left(table, email, files.database)
+        done = add_subscriber(files.subscribers, email, name, fields, resubscribe)
+        if resubscribe and left:
+            table.forget(email)  # after the row is active: a failure leaves them out, not in
+            return Added("resubscribed", done.email, done.columns)
+        return done
 
 
-def remove(files: ListFiles, email: str, now: datetime) -> bool:
-    """``subscribers remove``: the row goes; an earlier unsubscribe is still remembered.
+def remove(files: ListFiles, email: str, now: datetime) -> Row | None:
+    """``subscribers remove``: the row goes (returned; None when not on the list); an
+    opt-out it held is remembered in the database, so the address cannot come back
+    without ``--resubscribe``.
 
     Raises: LockedError, InputError."""
     with run_lock(files.lock), Store(files.database) as store:
         apply_pending(files, store, now)
-        return remove_subscriber(files.subscribers, email)
+        row = remove_subscriber(files.subscribers, email)
+        status = (row or {}).get("status", "").strip().lower()
+        if row is not None and status in OPTED_OUT:
+            Suppressions(store).remember(_valid({row["email"]: status}), "removed row", now)
+        return row
 
 
 def import_export(
@@ -148,24 +176,54 @@ def import_export(
         create_list(files.subscribers)
         table = Suppressions(store)
         report = merge_import(files.subscribers, str(path), export.rows, table.known)
+        opted_out = {r.email: r.status.value for r in export.rows if r.status.value in OPTED_OUT}
+        table.remember(_valid(opted_out), f"import {path.name}", now)
     return export, report
 
 
-def rows(files: ListFiles) -> Iterator[Subscriber | BadRow]:
-    """The list as read (no lock: reading never conflicts with an atomic rewrite)."""
-    return read_subscribers(files.subscribers)
+def _valid(statuses: Mapping[str, str]) -> dict[str, str]:
+    """The entries whose address is valid, normalised (an invalid one is never mailed)."""
+    valid = {}
+    for email, status in statuses.items():
+        try:
+            valid[normalise_address(email)] = status
+        except ValueError:
+            continue
+    return valid
 
 
-def counts(files: ListFiles) -> tuple[Counter[str], int]:
-    """Subscribers by status, and the number of unusable rows."""
-    by_status: Counter[str] = Counter({s.value: 0 for s in SubscriberStatus})
-    bad = 0
-    for row in rows(files):
+def rows(files: ListFiles) -> Iterator[tuple[Subscriber | BadRow, Left | None]]:
+    """The list as read (no lock: reading never conflicts with an atomic rewrite), each
+    active row with the database's record when its address left (which a send obeys)."""
+    if not files.database.exists():
+        yield from with_records(read_subscribers(files.subscribers), None)
+        return
+    with Store(files.database) as store:
+        yield from with_records(read_subscribers(files.subscribers), Suppressions(store))
+
+
+@dataclass(slots=True)
+class Counts:
+    """``subscribers count``: subscribers by the status a send acts on (the database's
+    record wins over an active row), how many of those rows the CSV still calls active,
+    and the unusable rows."""
+
+    by_status: Counter[str]
+    contradicted: int = 0
+    bad: int = 0
+
+
+def counts(files: ListFiles) -> Counts:
+    result = Counts(Counter({s.value: 0 for s in SubscriberStatus}))
+    for row, left in rows(files):
         if isinstance(row, BadRow):
-            bad += 1
+            result.bad += 1
+        elif left is not None:
+            result.by_status[left.status] += 1
+            result.contradicted += 1
         else:
-            by_status[row.status.value] += 1
-    return by_status, bad
+            result.by_status[row.status.value] += 1
+    return result
 
 
 def mark_bounced(files: ListFiles, store: Store, emails: list[str], now: datetime) -> None:

@@ -4,7 +4,8 @@ Detected from the header row (or forced): Mailchimp, Ghost, listmonk, Substack, 
 ``email[,name,...]`` list with or without a header. The text encoding comes from the BOM
 (UTF-8, UTF-16), else UTF-8, else Windows-1252 (what Excel on Windows saves); the delimiter
 (comma, semicolon, tab) is the one the header row uses most, outside quotes.
-Addresses are validated by the caller (``subscribers.merge_import``), not here.
+Addresses are validated by the caller (``subscribers.merge_import``), not here. A quoted
+value that swallows what look like rows (an unbalanced quote) refuses the whole export.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..models import SubscriberStatus
+from .csvfile import swallowed, swallows_rows
 
 FORMATS = ("mailchimp", "ghost", "listmonk", "substack", "plain")
 _ACTIVE, _UNSUB, _BOUNCED = (
@@ -112,19 +114,29 @@ def parse_export(data: bytes, source: str, forced: str | None = None) -> Export:
             rows = list(_rows(source, [header], columns, mapper, 1))
         else:
             rows = []
+        if _email_column(fmt) not in columns:
+            raise InputError(
+                f"{source}:1: no {_email_column(fmt)!r} column for the {fmt} format",
+                "force the format with --format, or name the address column 'email'",
+            )
+        email_at = columns.index(_email_column(fmt))
         start = reader.line_num + 1
         for row in reader:
             line, start = start, reader.line_num + 1  # a quoted value may span lines
+            if start - line > 1 and swallows_rows(row, email_at, delimiter):
+                raise _swallowing(source, line, start)
             if any(cell.strip() for cell in row):
                 rows.extend(_rows(source, [row], columns, mapper, line))
     except csv.Error as exc:
         raise InputError(f"{source}:{reader.line_num}: not valid CSV: {exc}") from None
-    if _email_column(fmt) not in columns:
-        raise InputError(
-            f"{source}:1: no {_email_column(fmt)!r} column for the {fmt} format",
-            "force the format with --format, or name the address column 'email'",
-        )
     return Export(fmt, encoding, delimiter, rows)
+
+
+def _swallowing(source: str, line: int, next_line: int) -> InputError:
+    return InputError(
+        f"{source}:{line}: {swallowed(line, next_line)}; nothing imported",
+        "fix the export and import it again",
+    )
 
 
 def _email_column(fmt: str) -> str:
