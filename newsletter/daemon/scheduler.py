@@ -1,7 +1,7 @@
 """The daemon (``newsletter serve``): APScheduler runs the daily job on the ``schedule``
 setting, in the ``timezone`` setting, next to a small HTTP app (``/healthz``). The times
 are ``settings.cron``'s (cron's meaning, daylight-saving changes included); the start-up
-catch-up asks the same trigger for the last time that has passed.
+catch-up asks the same crontab for the last time that has passed.
 
 The scheduled job is ``job.send_edition``, the function ``newsletter send`` runs from
 cron, under the same lock. The database decides what is owed, never the process's memory:
@@ -37,10 +37,11 @@ from ..errors import LockedError, NewsletterError
 from ..job import collect_locked, send_edition
 from ..models import RunSummary
 from ..settings import Settings
-from ..settings.cron import CrontabTrigger, next_runs, parse_schedule, previous_run
+from ..settings.cron import Crontab, next_runs, parse_schedule, previous_run
 from ..settings.values import delivered_to
 from ..store.database import Store
 from .health import HealthState, RunRecord, add_health_routes, start_http
+from .trigger import CrontabTrigger
 
 log = logging.getLogger("newsletter")
 LOOKBACK = timedelta(days=8)  # far enough to find a weekly schedule's last run
@@ -63,14 +64,14 @@ class Missed:
 
 
 def missed_run(
-    trigger: CrontabTrigger, now: datetime, grace: timedelta, is_done: Callable[[date], bool]
+    crontab: Crontab, now: datetime, grace: timedelta, is_done: Callable[[date], bool]
 ) -> Missed | None:
     """The last fire time at or before ``now`` and whether a start at ``now`` must make it
-    up (its day, in the trigger's zone, not done); None when the schedule never fired."""
-    last = previous_run(trigger, now, LOOKBACK)
+    up (its day, in the crontab's zone, not done); None when the schedule never fired."""
+    last = previous_run(crontab, now, LOOKBACK)
     if last is None:
         return None
-    day = last.astimezone(trigger.zone).date()
+    day = last.astimezone(crontab.zone).date()
     # as instants: two datetimes in one zone subtract by wall clock, an hour off across
     # a daylight-saving change
     late = now.astimezone(UTC) - last.astimezone(UTC)
@@ -85,9 +86,9 @@ class Daemon:
         self.settings = settings
         self.clock = clock
         self.stop = asyncio.Event()
-        self.trigger = parse_schedule(settings.schedule, settings.zone)
+        self.trigger = CrontabTrigger(parse_schedule(settings.schedule, settings.zone))
         self.collect_trigger = (
-            parse_schedule(settings.collect_schedule, settings.zone)
+            CrontabTrigger(parse_schedule(settings.collect_schedule, settings.zone))
             if settings.collect_schedule
             else None
         )
@@ -105,7 +106,9 @@ class Daemon:
     async def scheduled_send(self) -> None:
         """The send job as APScheduler calls it: the day of the fire that is due."""
         now = self.clock()
-        fire = previous_run(self.trigger, now, self.settings.late_grace + timedelta(minutes=1))
+        fire = previous_run(
+            self.trigger.crontab, now, self.settings.late_grace + timedelta(minutes=1)
+        )
         day = (fire or now).astimezone(self.settings.zone).date()
         await self.spawn(self.send_day(day))
 
@@ -245,14 +248,14 @@ class Daemon:
     def announce(self) -> None:
         """Log the schedule and its next run times, so a user sees what will happen."""
         now = self.clock()
-        runs = ", ".join(t.isoformat() for t in next_runs(self.trigger, now, 3))
+        runs = ", ".join(t.isoformat() for t in next_runs(self.trigger.crontab, now, 3))
         log.info(
             "schedule %r in %s: next runs %s",
             self.settings.schedule, self.settings.timezone, runs,
             extra={"fields": {"event": "schedule", "next_runs": runs.split(", ")}},
         )  # fmt: skip
         if self.collect_trigger is not None:
-            first = next_runs(self.collect_trigger, now, 1)
+            first = next_runs(self.collect_trigger.crontab, now, 1)
             log.info(
                 "collect schedule %r: next collection %s",
                 self.settings.collect_schedule,
@@ -262,7 +265,7 @@ class Daemon:
     def catch_up(self) -> None:
         """Make up the last scheduled run if it was missed by less than ``late_grace``."""
         now = self.clock()
-        missed = missed_run(self.trigger, now, self.settings.late_grace, self.is_done)
+        missed = missed_run(self.trigger.crontab, now, self.settings.late_grace, self.is_done)
         if missed is None:
             return
         late = _minutes(missed.late)

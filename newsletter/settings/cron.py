@@ -1,8 +1,8 @@
-"""Crontab expressions with cron's meaning, as an APScheduler trigger (pure: no clock, no I/O).
+"""Crontab expressions with cron's meaning, and their fire times (pure: no clock, no I/O).
 
 The fire times come from cronsim (healthchecks.io's evaluator, which follows Debian cron,
-see cron(8) "daylight saving time and other time changes"); APScheduler only runs the job at
-them. What that gives, in the ``timezone`` setting's zone:
+see cron(8) "daylight saving time and other time changes"); the daemon's APScheduler only
+runs the job at them (``daemon.trigger``). What that gives, in the ``timezone`` setting's zone:
 
 - weekdays as cron counts them: 0 and 7 are Sunday (APScheduler's own cron trigger counts
   0 as Monday); names ``sun``..``sat`` and ``jan``..``dec`` work too;
@@ -28,7 +28,6 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-from apscheduler.triggers.base import BaseTrigger
 from cronsim import CronSim, CronSimError
 
 MACROS = {
@@ -58,8 +57,8 @@ _SECOND = timedelta(seconds=1)
 _HOUR = timedelta(hours=1)
 
 
-class CrontabTrigger(BaseTrigger):
-    """Fires when cron would run ``expression`` in ``zone``; an APScheduler 3 trigger.
+class Crontab:
+    """When cron would run ``expression`` in ``zone``.
 
     Fire times are aware datetimes in ``zone`` at the offset they really have (a run moved
     past a jump forward shows as ``03:00+02:00``).
@@ -74,16 +73,6 @@ class CrontabTrigger(BaseTrigger):
         # cron(8): only a job at a fixed time gets the daylight-saving rules; one with "*"
         # in the minute or hour runs by the clock as it reads (cronsim's test, too)
         self._fixed_time = not minute.startswith("*") and not hour.startswith("*")
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        """APScheduler's question: the first fire after ``previous_fire_time`` if there was
-        one (even when that is before ``now``: the scheduler coalesces missed fires), else
-        the first at or after ``now``; None when the expression never fires again."""
-        if previous_fire_time is not None:
-            return self.next_after(previous_fire_time)
-        return self.next_at_or_after(now)
 
     def next_at_or_after(self, moment: datetime) -> datetime | None:
         return self.next_after(moment.astimezone(UTC) - timedelta(microseconds=1))
@@ -144,7 +133,7 @@ class CrontabTrigger(BaseTrigger):
         return f"cron[{self.expression}]"
 
     def __repr__(self) -> str:
-        return f"<CrontabTrigger {self.expression!r} in {self.zone}>"
+        return f"<Crontab {self.expression!r} in {self.zone}>"
 
 
 def _offset(zone: tzinfo, moment: datetime) -> timedelta:
@@ -180,7 +169,7 @@ def _first_change(
     return None
 
 
-def parse_schedule(expression: str, zone: tzinfo) -> CrontabTrigger:
+def parse_schedule(expression: str, zone: tzinfo) -> Crontab:
     """A trigger firing when cron would run ``expression`` in ``zone``.
 
     Accepts five fields (minute hour day-of-month month day-of-week), an optional leading
@@ -190,7 +179,7 @@ def parse_schedule(expression: str, zone: tzinfo) -> CrontabTrigger:
         ValueError: the expression is not a crontab expression, or never fires; the
             message quotes it, names the wrong field and says how to write it.
     """
-    return CrontabTrigger(expression, zone)
+    return Crontab(expression, zone)
 
 
 def _compile(text: str, written: str) -> tuple[str, tuple[int, ...]]:
@@ -272,7 +261,7 @@ def _part_problem(index: int, part: str) -> str:
     return f"{part!r} is not {article}: use {values}, a range (1-5), a list (1,15) or a step (*/2)"
 
 
-def next_runs(trigger: CrontabTrigger, now: datetime, count: int) -> list[datetime]:
+def next_runs(trigger: Crontab, now: datetime, count: int) -> list[datetime]:
     """The next ``count`` fire times at or after ``now`` (fewer if the schedule ends)."""
     runs: list[datetime] = []
     fire = trigger.next_at_or_after(now)
@@ -282,7 +271,7 @@ def next_runs(trigger: CrontabTrigger, now: datetime, count: int) -> list[dateti
     return runs
 
 
-def previous_run(trigger: CrontabTrigger, now: datetime, lookback: timedelta) -> datetime | None:
+def previous_run(trigger: Crontab, now: datetime, lookback: timedelta) -> datetime | None:
     """The last fire time at or before ``now``, looking back at most ``lookback``.
 
     A binary search over "the first fire at or after t", which only grows with t: about
