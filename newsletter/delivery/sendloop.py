@@ -57,6 +57,10 @@ class MaildirTransport:
     async def connect(self) -> Connection:
         try:
             box = mailbox.Maildir(self.path, create=True)
+            # mailbox makes tmp/, new/ and cur/ only along with a folder that is missing:
+            # an existing empty folder (made by hand, a mount point) needs them too.
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot create the outbox: {exc.strerror}") from None
         return _MaildirConnection(box, self.path / "new")
