@@ -117,8 +117,8 @@ def refuse_lost_history(database: Path, traces: Sequence[Path], state: str | Non
     """Refuse to start a new database where earlier runs left ``traces``: a new one would
     mail every edition again, under a new unsubscribe key (earlier links stop working).
 
-    ``state`` says how the database is new ("without any edition"); by default it is new
-    when the file is missing or empty, and there is nothing to refuse otherwise.
+    ``state`` says how the database is new ("has no edition"); by default it is new when
+    the file is missing or empty, and there is nothing to refuse otherwise.
 
     Raises:
         ConfigError: there are traces and the database is new; the hint says how to start
@@ -129,10 +129,10 @@ def refuse_lost_history(database: Path, traces: Sequence[Path], state: str | Non
     if state is None:
         if not is_blank(database):
             return
-        state = "empty" if database.exists() else "missing"
+        state = "is empty" if database.exists() else "is missing"
     names = ", ".join(shlex.quote(str(p)) for p in traces)
     raise ConfigError(
-        f"{database} is {state}, but {names} show earlier runs: a new database would send "
+        f"{database} {state}, but {names} show earlier runs: a new database would send "
         "every edition again, under a new unsubscribe key",
         f"restore {database} from a backup; to start over on purpose, move {names} away "
         "(while no newsletter run is going on) and run the command again",
