@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .collect.folders import collect_sources
 from .delivery.sender import Progress, Sender, count_rows
-from .delivery.sendloop import SendLoop
+from .delivery.sendloop import SendLoop, describe
 from .delivery.throttle import RateLimiter
 from .edition.freeze import prepare_for_send
 from .edition.plan import EditionPlan
@@ -236,8 +236,8 @@ def _report(failure: BaseException | None, unrecorded: StoreError | None, journa
     """Say on stderr why a send stopped early, or could not record all it did."""
     if isinstance(failure, StoreError):
         log.error("error: %s", failure)
-    elif failure is not None:  # a bug: the details are for its report
-        log.error("error: the send stopped: %r", failure, exc_info=failure)
+    elif failure is not None:  # a bug: the traceback is for its report
+        log.error("error: %s", describe(failure), exc_info=failure)
     if unrecorded is not None:
         if unrecorded is not failure:
             log.error("error: %s", unrecorded)
