@@ -20,7 +20,14 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..models import Article, DeliveryStatus
-from .dbfile import connect, create_owner_only, refuse_lost_history, traces_beside, warn_if_shared
+from .dbfile import (
+    connect,
+    create_owner_only,
+    is_blank,
+    refuse_lost_history,
+    traces_beside,
+    warn_if_shared,
+)
 from .failures import store_error
 from .ledger import journal_path, unrecorded
 from .migrations import MIGRATIONS
@@ -56,7 +63,8 @@ class Store:
             StoreError: the file or its folder cannot be created or written.
         """
         self.path = path
-        refuse_lost_history(path, traces_beside(path))
+        if is_blank(path):
+            refuse_lost_history(path, traces_beside(path))
         try:
             created = create_owner_only(path)
             self.db = connect(path)

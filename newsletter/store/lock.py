@@ -68,24 +68,26 @@ def owner_only(fd: int) -> None:
 
 
 def left_by_earlier_run(path: Path) -> bool:
-    """Whether the lock file shows that a run of another process took it, and no run holds
-    it now: a run that holds it is creating its database at this moment, and this process's
-    own pid is a lock it has just taken."""
+    """Whether the lock file shows that another process took it and is gone: a process
+    still alive is at work (creating its database right now, maybe), and this process's
+    own pid is a lock it has just taken.
+
+    Reads the pid only: probing the lock itself could make a run starting at that very
+    moment find it held.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        holder = path.read_text(errors="replace").strip()
     except OSError:
         return False
+    if not holder.isdigit() or int(holder) == os.getpid():
+        return False
     try:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-        if not holder or holder == str(os.getpid()):
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # held: that run is at work
+        os.kill(int(holder), 0)
+    except ProcessLookupError:
         return True
-    finally:
-        os.close(fd)
+    except OSError:  # alive, under another user
+        return False
+    return False
 
 
 def _error(path: Path, exc: OSError) -> Exception:
