@@ -252,3 +252,26 @@ def test_a_full_outbox_gives_the_same_deferred_count_as_the_ledger(
     box = mailbox.Maildir(outbox, create=False)
     recipients = sorted(m["To"].rsplit("<", 1)[1].rstrip(">") for m in box)
     assert recipients == emails
+
+
+def test_every_row_of_the_readme_fault_matrix_names_a_test_that_exists() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Reliability: what each fault does", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    named: list[tuple[str, str]] = []
+    for row in rows[1:]:  # after the header
+        cell = row.rstrip(" |").rsplit(" | ", 1)[1]
+        refs = re.findall(r"`([\w.]+(?:::\w+)?(?:\[\w+\])?)`", cell)
+        assert refs, row
+        for ref in refs:
+            ref = re.sub(r"\[\w+\]$", "", ref)  # a parametrized case: its function
+            if ref.startswith("..."):  # the file (and test) of the reference before
+                path, name = named[-1][0], ref.removeprefix("...").removeprefix("::")
+                name = name or named[-1][1]
+            else:
+                path, _, name = ref.partition("::")
+            named.append((path, name))
+    for path, name in named:
+        source = (Path(__file__).parent / path).read_text(encoding="utf-8")
+        assert f"def {name}(" in source, f"{path}::{name}"
+    assert len(rows) > 15
