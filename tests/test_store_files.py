@@ -118,7 +118,7 @@ def test_an_emptied_or_deleted_database_is_refused_instead_of_mailing_everyone_a
         assert run.code == 2, run.err
         state = "empty" if loss == "emptied" else "missing"
         assert f"newsletter.db is {state}, but " in run.err
-        assert "newsletter.db.journal" in run.err and "show earlier runs" in run.err
+        assert "newsletter.db.journal, " in run.err and "newsletter.db.lock show earlier" in run.err
         assert "every edition again, under a new unsubscribe key" in run.err
         assert "to start over on purpose, move" in run.err
         assert "Traceback" not in run.err

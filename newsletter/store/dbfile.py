@@ -131,8 +131,9 @@ def refuse_lost_history(database: Path, traces: Sequence[Path], state: str | Non
             return
         state = "is empty" if database.exists() else "is missing"
     names = ", ".join(shlex.quote(str(p)) for p in traces)
+    show = "shows" if len(traces) == 1 else "show"
     raise ConfigError(
-        f"{database} {state}, but {names} show earlier runs: a new database would send "
+        f"{database} {state}, but {names} {show} earlier runs: a new database would send "
         "every edition again, under a new unsubscribe key",
         f"restore {database} from a backup; to start over on purpose, move {names} away "
         "(while no newsletter run is going on) and run the command again",

@@ -20,6 +20,9 @@ from ..errors import LockedError
 from .failures import store_error
 
 OWNER_ONLY = 0o600
+# Lock files this process took over from an earlier run (path -> that run's pid): the
+# trace of that run, which taking the lock overwrote (``left_by_earlier_run``).
+_taken_over: dict[Path, str] = {}
 
 
 def lock_path(database: Path) -> Path:
@@ -50,6 +53,9 @@ def run_lock(path: Path) -> Iterator[None]:
                 "wait for it to finish; the lock is released when that process exits",
             ) from None
         try:
+            earlier = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            if earlier and earlier != str(os.getpid()):
+                _taken_over[path] = earlier
             owner_only(fd)
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -69,8 +75,8 @@ def owner_only(fd: int) -> None:
 
 def left_by_earlier_run(path: Path) -> bool:
     """Whether the lock file shows that another process took it and is gone: a process
-    still alive is at work (creating its database right now, maybe), and this process's
-    own pid is a lock it has just taken.
+    still alive is at work (creating its database right now, maybe); when this process
+    holds it, whether it took it over from another one.
 
     Reads the pid only: probing the lock itself could make a run starting at that very
     moment find it held.
@@ -79,7 +85,9 @@ def left_by_earlier_run(path: Path) -> bool:
         holder = path.read_text(errors="replace").strip()
     except OSError:
         return False
-    if not holder.isdigit() or int(holder) == os.getpid():
+    if holder == str(os.getpid()):
+        return path in _taken_over
+    if not holder.isdigit():
         return False
     try:
         os.kill(int(holder), 0)
