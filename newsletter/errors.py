@@ -91,3 +91,17 @@ class RelayAuthError(RelayError):
     """The relay refused the configured credentials: a configuration error."""
 
     exit_code = ExitCode.USAGE
+
+
+class StoreError(NewsletterError):
+    """The database (or a file beside it: journal, lock) cannot be written: read-only, disk
+    full, I/O error, held by another program. ``reason`` is the short cause
+    ("No space left on device").
+
+    Raised before anything is sent it exits 2; during a send the run stops instead (the
+    summary says why) and exits 1.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, reason: str = "") -> None:
+        super().__init__(message, hint)
+        self.reason = reason

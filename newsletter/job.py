@@ -12,24 +12,27 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from pathlib import Path
 
 from .collect.folders import store_folders
 from .delivery.sender import Progress, Sender, count_rows
-from .delivery.sendloop import SendLoop
+from .delivery.sendloop import SendLoop, describe
 from .delivery.throttle import RateLimiter
 from .edition.freeze import prepare_for_send
 from .edition.plan import EditionPlan
 from .edition.variants import Variants
-from .errors import InputError
+from .errors import InputError, StoreError
 from .mail.personalize import MessageTemplate
 from .models import Article, RunSummary
 from .settings import Settings, values
 from .store.database import Store
+from .store.dbfile import refuse_lost_history
 from .store.ledger import Ledger, journal_path, recover
 from .store.lock import lock_path, run_lock
 from .subscribers.changes import apply_pending, mark_bounced
@@ -78,11 +81,14 @@ async def send_edition(
     Raises:
         LockedError: another run holds the lock; nothing was done.
         ConfigError, InputError, TemplateError, EditionTooLarge: nothing was sent.
+        StoreError: the database cannot be written (read-only, full disk); nothing was
+            sent. Once sending, such a failure stops the run instead (``deliver``).
         RelayError: the relay cannot be used; nothing was recorded.
     """
     for warning in values.run_warnings(settings):
         log.warning("%s", warning)
     with run_lock(lock_path(settings.database)), Store(settings.database) as store:
+        check_store(settings, store)
         recover(store.db, journal_path(store.path))  # a killed run's last moves, first
         apply_unsubscribes(settings, store, now)
         if not retry_only:
@@ -107,6 +113,35 @@ async def send_edition(
 
 
 # --- the steps, in the order send_edition calls them -----------------------------------
+
+
+def check_store(settings: Settings, store: Store) -> None:
+    """Before a run changes anything: the database takes writes, and it is not a new one
+    where the outbox or the web archive show editions an earlier database sent (a new
+    database would send them all again, under a new unsubscribe key).
+
+    Raises:
+        StoreError: the database is read-only (or locked by another program).
+        ConfigError: a new database where earlier editions were sent; the hint says how
+            to start over on purpose.
+    """
+    store.check_writable()
+    if store.has_editions():
+        return
+    traces = []
+    if any(_entries(settings.outbox / "new")) or any(_entries(settings.outbox / "cur")):
+        traces.append(settings.outbox)
+    if settings.archive is not None and any(settings.archive.glob("????-??-??.html")):
+        traces.append(settings.archive)
+    refuse_lost_history(settings.database, traces, "has no edition")
+
+
+def _entries(folder: Path) -> Iterator[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as entries:
+            yield from entries
+    except OSError:
+        return
 
 
 def apply_unsubscribes(settings: Settings, store: Store, now: datetime) -> None:
@@ -166,12 +201,18 @@ async def deliver(
     settings: Settings, store: Store, sender: Sender, clock: Clock, stop: asyncio.Event
 ) -> None:
     """Send every message ``sender`` gives over the configured transport; stop gracefully
-    when ``stop`` is set (in-flight messages finish and are recorded)."""
+    when ``stop`` is set (in-flight messages finish and are recorded). A failure on the way
+    (the database cannot be written, a bug) stops it the same way; the summary says why.
+
+    Raises:
+        RelayError: the relay cannot be used at all; nothing was sent.
+    """
     # Everything allocated so far (modules, templates, the edition) lives for the whole
     # run: keep the cyclic GC from rescanning it after every few thousand allocations.
     # Unfrozen after the run: the daemon sends day after day in one process, and what a
     # run leaves behind must become collectable again.
     gc.freeze()
+    unrecorded: StoreError | None = None
     try:
         loop = send_loop(settings, store, sender, clock)
         watcher = asyncio.create_task(_stop_on(stop, loop))
@@ -180,9 +221,26 @@ async def deliver(
         finally:
             watcher.cancel()
     finally:
-        sender.ledger.close()
+        try:
+            sender.ledger.close()
+        except StoreError as exc:  # the journal keeps it; the next run records it first
+            unrecorded = exc
         gc.unfreeze()
-    sender.summary.stopped = loop.stop_reason or ""
+    _report(loop.failure, unrecorded, journal_path(store.path))
+    failed = unrecorded.message if unrecorded is not None else ""
+    sender.summary.stopped = loop.stop_reason or failed
+
+
+def _report(failure: BaseException | None, unrecorded: StoreError | None, journal: Path) -> None:
+    """Say on stderr why a send stopped early, or could not record all it did."""
+    if isinstance(failure, StoreError):
+        log.error("error: %s", failure)
+    elif failure is not None:  # a bug: the traceback is for its report
+        log.error("error: %s", describe(failure), exc_info=failure)
+    if unrecorded is not None:
+        if unrecorded is not failure:
+            log.error("error: %s", unrecorded)
+        log.error("the last deliveries are kept in %s and the next run records them first", journal)
 
 
 def send_loop(settings: Settings, store: Store, sender: Sender, clock: Clock) -> SendLoop:
@@ -210,7 +268,15 @@ def finish(settings: Settings, store: Store, sender: Sender, now: datetime) -> N
     unsubscribes that came in meanwhile into the CSV (the caller holds the lock)."""
     sender.summary.finished = now
     if sender.bounced:
-        _guarded(mark_bounced, values.list_files(settings), store, sender.bounced, now)
+        try:
+            mark_bounced(values.list_files(settings), store, sender.bounced, now)
+        except InputError as exc:  # recorded; the CSV follows at the next run
+            log.warning("the subscriber list was not updated yet (next run retries): %s", exc)
+        except StoreError as exc:
+            log.warning(
+                "%s; not recorded as bounced, so later editions would go to them again: %s",
+                exc.message, ", ".join(sender.bounced),
+            )  # fmt: skip
     apply_unsubscribes(settings, store, now)
 
 
@@ -225,9 +291,11 @@ def _warn(problem: str) -> None:
 
 
 def _guarded(update: Callable[..., object], *args: object) -> None:
+    """``update(*args)``; a list (or a database) that cannot be written now is reported,
+    and the next run tries again."""
     try:
         update(*args)
-    except InputError as exc:
+    except (InputError, StoreError) as exc:
         log.warning("the subscriber list was not updated yet (next run retries): %s", exc)
 
 
@@ -244,6 +312,8 @@ async def collect_locked(settings: Settings, now: datetime) -> list[Article]:
 
     Raises:
         LockedError: another run holds the lock; nothing was done.
+        StoreError, ConfigError: as ``check_store``; nothing was done.
     """
     with run_lock(lock_path(settings.database)), Store(settings.database) as store:
+        check_store(settings, store)
         return await collect(settings, store, now)

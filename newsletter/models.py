@@ -127,9 +127,12 @@ class RunSummary:
     failed: int = 0
     bounced: int = 0
     skipped: int = 0  # subscribers not active (unsubscribed, bounced)
-    already_sent: int = 0  # the ledger says an earlier run delivered (or failed) it
+    already_sent: int = 0  # the ledger says an earlier run delivered it
+    already_failed: int = 0  # the ledger says an earlier run failed it for good (not retried)
     invalid: int = 0  # CSV rows that could not be used
-    in_doubt: int = 0  # messages in flight when an earlier run stopped
+    # messages in flight when an earlier run stopped (sent again now), and this run's
+    # messages whose connection failed after the hand-over (the next run sends them again)
+    in_doubt: int = 0
     total: int | None = None  # rows in the subscriber file (an estimate, for the ETA)
     unmatched: int = 0  # chose sections of which none is in this edition: not sent
     started: datetime | None = None

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ACTIVE, Project, with_sender
+from daemonproc import Served
+from mounts import Mounts, mounted
 from smtpserver import Recorder, free_port, start_server
 
 from newsletter.daemon.web import token_codec
@@ -258,3 +260,73 @@ def test_unsubscribes_arriving_during_a_send_stop_mail_from_the_next_message_on(
     final = statuses(project)  # written into the CSV by the send when it ended
     assert all(final[p] == "unsubscribed" for p in leaving)
     assert sum(s == "active" for s in final.values()) == 130
+
+
+# --- what the endpoint cannot do, it does not pretend; what it cannot parse, it refuses ---
+
+
+@pytest.fixture
+def served(project: Project) -> Iterator[Served]:
+    """`newsletter serve` whose log the test reads (daemonproc.Served)."""
+    daemon = Served(project.path, ENV)
+    try:
+        daemon.wait_for("listening on")
+        yield daemon
+    finally:
+        daemon.kill()
+
+
+@pytest.fixture
+def mounts() -> Iterator[Mounts]:
+    with mounted() as made:
+        yield made
+
+
+def test_an_unsubscribe_that_cannot_be_recorded_answers_503_not_200(
+    project: Project, smtp, served: Served, mounts: Mounts
+) -> None:
+    recorder, smtp_url = smtp
+    url = link_in_mail(project, smtp_url, recorder, "ada@example.com")
+    local = url.replace("https://news.example.com", f"http://127.0.0.1:{served.port}")
+    database = project.path / "newsletter.db"
+    mounts.read_only(database)
+
+    reply = http(local, ONE_CLICK)
+
+    assert reply.status == 503
+    assert "Please try again later" in reply.body and "nothing changed yet" in reply.body
+    assert "unsubscribed" not in reply.body
+    assert reply.headers["Retry-After"] == "300"
+    line = served.wait_for("unsubscribe not recorded")
+    assert f"{database}: cannot write the database: it is read-only" in line
+    assert statuses(project)["ada@example.com"] == "active"
+    assert "Traceback" not in served.log
+
+    mounts.unmount(database)  # the operator fixed it: the same link works
+    again = http(local, ONE_CLICK)
+    assert again.status == 200 and "You are unsubscribed" in again.body
+    assert statuses(project)["ada@example.com"] == "unsubscribed"
+
+
+@pytest.mark.parametrize("where", ["url", "header"])
+def test_an_overlong_request_gets_a_400_without_a_traceback_in_the_log(
+    project: Project, served: Served, where: str
+) -> None:
+    base = f"http://127.0.0.1:{served.port}"
+    long = "A" * 100_000
+    if where == "url":
+        request = urllib.request.Request(f"{base}/unsubscribe/{long}")
+    else:
+        request = urllib.request.Request(f"{base}/unsubscribe/x", headers={"X-Long": long})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+
+    assert status == 400
+    assert served.health()[0] == 200  # still serving
+    long_token = http(f"{base}/unsubscribe/{'A' * 5000}")  # parsable: just not a link
+    assert long_token.status == 400 and "not valid" in long_token.body
+    served.stop()
+    assert "Traceback" not in served.log and "Error handling request" not in served.log

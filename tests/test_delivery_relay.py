@@ -221,3 +221,27 @@ def test_a_message_over_the_relays_size_limit_fails_with_the_relays_reply(
     status, code, text = ledger(project)["a@example.com"]
     assert (status, code) == ("failed", 552), text
     assert "a@example.com: failed: 552" in run.err
+
+
+def test_an_internationalised_domain_goes_out_as_idna_without_smtputf8(project: Project) -> None:
+    emails = ["jane@bücher.example", "plain@example.com"]
+    recorder, run = send_cli(project, emails, enable_SMTPUTF8=False)
+
+    assert run.code == 0, run.err
+    assert recorder.counts() == {"jane@xn--bcher-kva.example": 1, "plain@example.com": 1}
+    assert ledger(project)["jane@bücher.example"][0] == "sent"
+
+
+def test_a_rerun_counts_an_earlier_permanent_failure_as_failed_not_delivered(
+    project: Project,
+) -> None:
+    emails = ["jörg@example.com", "ann@example.com", "bob@example.com"]
+    _, first = send_cli(project, emails, enable_SMTPUTF8=False)  # jörg: no SMTPUTF8
+    assert first.code == 1 and "2 sent, 1 failed" in first.out
+
+    recorder, again = send_cli(project, emails, enable_SMTPUTF8=False)
+
+    assert again.code == 0, again.err
+    assert recorder.received == []
+    assert "nothing new to send: 2 already delivered, 1 failed earlier (not retried" in again.out
+    assert "already delivered to all" not in again.out

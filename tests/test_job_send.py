@@ -223,3 +223,12 @@ def test_rendering_in_a_child_process_gives_the_same_mail_and_the_same_errors(
     html = recorder.to("zoe@example.com")[0].message.get_body(("html",)).get_content()
     assert "Hello Zoë Ñúñez" in html or "Zoë Ñúñez" in html
     assert 'style="' in html  # inlined in the child
+
+
+def test_one_message_is_one_message(project: Project) -> None:
+    project.write("subscribers/subscribers.csv", "email,name\nsolo@example.com,Solo\n")
+
+    run = project.run("send", "--date", DAY)
+
+    assert run.code == 0, run.err
+    assert "no SMTP server configured: 1 message written to outbox/ (Maildir)" in run.out

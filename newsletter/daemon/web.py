@@ -7,7 +7,11 @@
   at once: 200 and a short page, no redirect, no cookie;
 - ``GET`` shows a confirmation page with that button: link scanners follow GETs, so a GET
   never unsubscribes anyone;
-- a forged, malformed or expired token changes nothing and says so (400).
+- a forged, malformed or expired token changes nothing and says so (400);
+- an unsubscribe that cannot be recorded (the database is read-only, the disk full) is
+  not confirmed: 503 and a page asking to try again later; nothing pretends it worked;
+- a request aiohttp cannot parse (a request line or header over its 8 KB limit, say a
+  100 KB URL) gets aiohttp's 400, without the traceback aiohttp would log for it.
 
 ``make_app`` builds the application; the daemon (scheduler.Daemon) adds ``/healthz`` and
 serves it on the loop its scheduler runs on.
@@ -18,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from ..errors import NewsletterError
+from ..errors import InputError, NewsletterError
 from ..settings import Settings
 from ..settings.values import list_files, secret_key
 from ..store.database import Store
@@ -58,7 +64,20 @@ def token_codec(settings: Settings, store: Store, now: datetime) -> TokenCodec:
     return TokenCodec(secret_key(settings, store), settings.list_identifier, previous)
 
 
+class _QuietBadRequests(logging.Filter):
+    """Drops aiohttp's "Error handling request" records for requests it could not parse
+    (``HttpProcessingError``: an overlong URL or header, a broken request line): the
+    client's mistake, answered 400, and on the open internet a traceback per scanner."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
+
+
 def make_app(settings: Settings, clock: Clock) -> web.Application:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _QuietBadRequests) for f in server_log.filters):
+        server_log.addFilter(_QuietBadRequests())
     app = web.Application(client_max_size=64 * 1024)
     app[_SETTINGS], app[_CLOCK] = settings, clock
     # One worker: unsubscribes touch SQLite and maybe rewrite the CSV; one at a time, off
@@ -94,7 +113,10 @@ async def _in_pool(request: web.Request, fn: Callable[..., object], *args: objec
 
 
 async def confirm_page(request: web.Request) -> web.Response:
-    email = await _in_pool(request, _read, request.app, request.match_info["token"])
+    try:
+        email = await _in_pool(request, _read, request.app, request.match_info["token"])
+    except NewsletterError as exc:
+        return _unavailable(exc)
     if not isinstance(email, str):
         return _invalid()
     name = html.escape(request.app[_SETTINGS].newsletter_name)
@@ -116,10 +138,13 @@ async def one_click(request: web.Request) -> web.Response:
             400,
         )
     app = request.app
-    email = await _in_pool(request, _read, app, request.match_info["token"])
-    if not isinstance(email, str):
-        return _invalid()
-    await _in_pool(request, _unsubscribe, app[_SETTINGS], email, app[_CLOCK]())
+    try:
+        email = await _in_pool(request, _read, app, request.match_info["token"])
+        if not isinstance(email, str):
+            return _invalid()
+        await _in_pool(request, _unsubscribe, app[_SETTINGS], email, app[_CLOCK]())
+    except NewsletterError as exc:  # not recorded: never say it was
+        return _unavailable(exc)
     name = html.escape(app[_SETTINGS].newsletter_name)
     return _page(
         "You are unsubscribed",
@@ -129,15 +154,31 @@ async def one_click(request: web.Request) -> web.Response:
 
 def _unsubscribe(settings: Settings, email: str, now: datetime) -> None:
     """Record it; a CSV that cannot be rewritten now is reported, not the subscriber's
-    problem: the unsubscribe is recorded and every send skips the address."""
+    problem: the unsubscribe is recorded and every send skips the address.
+
+    Raises:
+        NewsletterError: it could not be recorded (``StoreError``: the database cannot be
+            written; ``ConfigError``: it cannot be used).
+    """
     try:
         unsubscribe(list_files(settings), email, "one-click", now)
-    except NewsletterError as exc:
+    except InputError as exc:  # the CSV only: the database has it
         print(
             f"newsletter serve: {email}: unsubscribe recorded, list not updated: {exc}",
             file=sys.stderr,
             flush=True,
         )
+
+
+def _unavailable(exc: NewsletterError) -> web.Response:
+    """503: the request could not be recorded; said on stderr for the operator."""
+    print(f"newsletter serve: unsubscribe not recorded: {exc}", file=sys.stderr, flush=True)
+    return _page(
+        "Please try again later",
+        "<p>Your request could not be recorded just now, so nothing changed yet. Please "
+        "try the link again in a while, or reply to the message asking to unsubscribe.</p>",
+        503,
+    )
 
 
 def _invalid() -> web.Response:
@@ -169,12 +210,10 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
         f'<meta name="robots" content="noindex"><title>{title}</title><style>{_STYLE}</style>'
         f"</head><body><h1>{title}</h1>{body}</body></html>"
     )
-    return web.Response(
-        text=page,
-        status=status,
-        content_type="text/html",
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    if status == 503:
+        headers["Retry-After"] = "300"  # RFC 9110 10.2.3: seconds
+    return web.Response(text=page, status=status, content_type="text/html", headers=headers)
 
 
 async def apply_pending_forever(settings: Settings, clock: Clock) -> None:

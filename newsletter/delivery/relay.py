@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+import idna
 from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
@@ -46,10 +47,16 @@ def to_wire(data: bytes) -> bytes:
 def envelope_address(address: str) -> tuple[bytes, bool]:
     """``<address>`` for MAIL FROM / RCPT TO, and whether it needs SMTPUTF8.
 
+    An internationalised domain goes out in its ASCII form (IDNA 2008 A-labels with UTS
+    #46 mapping, RFC 5891, by the ``idna`` package) when the local part is ASCII, so the
+    address needs no SMTPUTF8: ``jane@bücher.example`` -> ``<jane@xn--bcher-kva.example>``.
+
     Raises:
         ValueError: the address is not one plain mailbox that can go into the command as it
-            is (it could inject a parameter or command); the message names the address.
+            is (it could inject a parameter or command), or its domain is no valid IDNA
+            name; the message names the address.
     """
+    address = ascii_domain(address)
     if _ATOM_ADDRESS.fullmatch(address):
         return b"<" + address.encode() + b">", False
     quoted = quote_address(address)
@@ -57,6 +64,24 @@ def envelope_address(address: str) -> tuple[bytes, bool]:
     if quoted != f"<{address}>":
         raise ValueError(f"address {address!r} cannot be used as it is in an SMTP command")
     return quoted.encode(), not quoted.isascii()
+
+
+def ascii_domain(address: str) -> str:
+    """The address with its domain as IDNA A-labels when the local part is ASCII (only
+    the local part then needs SMTPUTF8); unchanged otherwise.
+
+    Raises:
+        ValueError: the domain is not a valid internationalised domain name.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii() or not local.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError as exc:
+        raise ValueError(
+            f"address {address!r}: the domain is not a valid IDNA name: {exc}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

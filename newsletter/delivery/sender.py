@@ -77,7 +77,10 @@ class Sender:
                     continue
                 status = statuses.get(subscriber.email)
                 if status in DONE:
-                    self.summary.already_sent += 1
+                    if status == DeliveryStatus.FAILED.value:
+                        self.summary.already_failed += 1
+                    else:
+                        self.summary.already_sent += 1
                     continue
                 if self.retry_only and status not in RETRYABLE:
                     continue
@@ -151,6 +154,9 @@ class Sender:
         elif outcome.status is DeliveryStatus.DEFERRED:
             s.deferred += 1
             log.warning("%s: deferred: %s", job.recipient, _reply(outcome))
+        elif outcome.status is DeliveryStatus.PENDING:  # the connection failed mid-message
+            s.in_doubt += 1
+            log.warning("%s: %s", job.recipient, _reply(outcome))
         else:
             s.failed += 1
             if outcome.bounced:

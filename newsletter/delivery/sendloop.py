@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import mailbox
+import os
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import ConfigError, ExitCode, RelayError
+from ..errors import ConfigError, ExitCode, NewsletterError, RelayError
 from ..models import DeliveryStatus, Job, Outcome
 from .throttle import RateLimiter, backoff
 
@@ -42,7 +43,12 @@ class Transport(Protocol):
 
 
 class MaildirTransport:
-    """Writes each message as a file into a Maildir folder (the default without SMTP)."""
+    """Writes each message as a file into a Maildir folder (the default without SMTP).
+
+    The messages hold subscribers' addresses and their unsubscribe links: the folders are
+    created owner-only (0700, as ``mailbox`` makes them) and each message is made 0600,
+    whatever the umask.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -51,20 +57,27 @@ class MaildirTransport:
     async def connect(self) -> Connection:
         try:
             box = mailbox.Maildir(self.path, create=True)
+            # mailbox makes tmp/, new/ and cur/ only along with a folder that is missing:
+            # an existing empty folder (made by hand, a mount point) needs them too.
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot create the outbox: {exc.strerror}") from None
-        return _MaildirConnection(box)
+        return _MaildirConnection(box, self.path / "new")
 
 
 class _MaildirConnection:
-    def __init__(self, box: mailbox.Maildir) -> None:
+    def __init__(self, box: mailbox.Maildir, new: Path) -> None:
         self.box = box
+        self.new = new  # where mailbox puts a message added without flags
 
     async def send(self, job: Job) -> Outcome:
         try:
-            self.box.add(job.data)
+            key = self.box.add(job.data)
         except OSError as exc:
             return Outcome(DeliveryStatus.DEFERRED, None, f"cannot write to the outbox: {exc}")
+        with contextlib.suppress(OSError):  # in a 0700 folder all the same
+            os.chmod(self.new / key, 0o600)
         return Outcome(DeliveryStatus.SENT, 250, "written to the outbox")
 
     async def close(self) -> None:
@@ -123,6 +136,7 @@ class SendLoop:
         self.transport, self.policy, self.limiter, self.hooks = transport, policy, limiter, hooks
         self.clock, self.rng = clock, rng
         self.stop_reason: str | None = None
+        self.failure: BaseException | None = None  # what stopped the run, if it failed
         self._failures = 0
         self._accepted: deque[float] = deque(maxlen=200)  # recent send times, for the rate
 
@@ -133,6 +147,11 @@ class SendLoop:
 
     async def run(self, jobs: AsyncIterator[Job]) -> None:
         """Send every job until done or stopped.
+
+        Any exception in a worker (a connection, a hook: the ledger) or in ``jobs`` stops
+        the run like a signal does: no new message starts, the messages in flight finish
+        and are recorded, and ``run`` returns with ``failure`` set to the first such
+        exception and ``stop_reason`` saying it. It never waits on a worker that is gone.
 
         Raises:
             RelayError: the first connection cannot be opened; nothing was submitted.
@@ -146,10 +165,18 @@ class SendLoop:
                 if self.stop_reason is not None:
                     break
                 await queue.put(job)
+        except Exception as exc:
+            self.fail(exc)
         finally:
-            for _ in workers:
+            for _ in workers:  # workers outlive any failure, so the queue always drains
                 await queue.put(None)
             await asyncio.gather(*workers)
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop the run because of ``exc`` (the first one is kept in ``failure``)."""
+        if self.failure is None:
+            self.failure = exc
+        self.stop(describe(exc))
 
     async def _worker(self, queue: asyncio.Queue[Job | None], conn: Connection | None) -> None:
         used = 0
@@ -159,40 +186,90 @@ class SendLoop:
             if conn is not None and used >= self.policy.messages_per_connection:
                 await _close_quietly(conn)
                 conn, used = None, 0
-            conn = await self._submit(job, conn)
+            try:
+                conn = await self._submit(job, conn)
+            except Exception as exc:  # the connection was closed; go on draining
+                self.fail(exc)
+                conn = None
             used += 1
         if conn is not None:
             await _close_quietly(conn)
 
     async def _submit(self, job: Job, conn: Connection | None) -> Connection | None:
-        """Try one message up to max_attempts times; return the connection still usable."""
-        for attempt in range(1, self.policy.max_attempts + 1):
-            try:
-                conn = conn or await self.transport.connect()
-                await self._wait_for_slot()
-            except RelayError as exc:
-                if exc.exit_code != ExitCode.DELIVERY_INCOMPLETE:  # credentials: hopeless
-                    self.stop(str(exc))
-                outcome = Outcome(DeliveryStatus.DEFERRED, None, str(exc), dropped=True)
-            except Stop:
-                return conn
-            else:
-                self.hooks.on_start(job)
-                outcome = await conn.send(job)
-            if outcome.dropped and conn is not None:
+        """Try one message up to max_attempts times; return the connection still usable.
+
+        The message's last word is recorded as final exactly once: the relay's answer; the
+        last answer when the run stops between two attempts; in doubt (``pending``) when
+        the connection raised after the hand-over.
+
+        Raises:
+            Exception: what a hook or the connection raised; the connection is closed and
+                the message recorded where possible.
+        """
+        answer: Outcome | None = None  # recorded but not final: settled if we leave early
+        try:
+            for attempt in range(1, self.policy.max_attempts + 1):
+                if answer is not None:
+                    await asyncio.sleep(self._backoff(attempt - 1))
+                conn, outcome = await self._prepare(conn)
+                if outcome is None:
+                    self.hooks.on_start(job)  # raises: not handed over this time
+                    answer = None  # handed over: its answer replaces the one before
+                    outcome = await self._hand_over(job, conn)  # type: ignore[arg-type]
+                if outcome.dropped and conn is not None:
+                    await _close_quietly(conn)
+                    conn = None
+                final = (
+                    outcome.status is not DeliveryStatus.DEFERRED
+                    or attempt == self.policy.max_attempts
+                    or self.stop_reason is not None
+                )
+                answer = None if final else outcome
+                self._account(outcome)
+                self.hooks.on_done(job, outcome, final)
+                if final:
+                    return conn
+        except Stop:
+            pass
+        except BaseException:
+            if conn is not None:
                 await _close_quietly(conn)
-                conn = None
-            final = (
-                outcome.status is not DeliveryStatus.DEFERRED
-                or attempt == self.policy.max_attempts
-                or self.stop_reason is not None
-            )
-            self._account(outcome)
-            self.hooks.on_done(job, outcome, final)
-            if final:
-                break
-            await asyncio.sleep(self._backoff(attempt))
+            raise
+        finally:
+            if answer is not None:  # left between two attempts: that answer is the last
+                self.hooks.on_done(job, answer, True)
         return conn
+
+    async def _prepare(self, conn: Connection | None) -> tuple[Connection | None, Outcome | None]:
+        """A connection and a rate slot: (connection, None) when the message can go, or
+        (connection, a deferral) when the relay cannot be reached.
+
+        Raises:
+            Stop: the run is stopping, or the next rate slot is too far away.
+        """
+        try:
+            conn = conn or await self.transport.connect()
+            await self._wait_for_slot()
+        except RelayError as exc:
+            if exc.exit_code != ExitCode.DELIVERY_INCOMPLETE:  # credentials: hopeless
+                self.stop(str(exc))
+            return conn, Outcome(DeliveryStatus.DEFERRED, None, str(exc), dropped=True)
+        return conn, None
+
+    async def _hand_over(self, job: Job, conn: Connection) -> Outcome:
+        """Send the message on ``conn``.
+
+        Raises:
+            Exception: what the connection raised; the message is recorded in doubt first
+                (handed over, answer unknown: the next run sends it again).
+        """
+        try:
+            return await conn.send(job)
+        except Exception as exc:
+            doubt = Outcome(DeliveryStatus.PENDING, None, f"in doubt: {describe(exc)}")
+            with contextlib.suppress(Exception):
+                self.hooks.on_done(job, doubt, True)
+            raise
 
     async def _wait_for_slot(self) -> None:
         """Wait until every rate limit allows one more message, then take the slot.
@@ -235,6 +312,14 @@ class SendLoop:
     def _backoff(self, attempt: int) -> float:
         p = self.policy
         return backoff(attempt, p.backoff_unit, p.backoff_cap, self.rng.random())
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a stop reason: our errors by their message (``StoreError``: "...:
+    cannot write the database: No space left on device"), anything else by its type."""
+    if isinstance(exc, NewsletterError):
+        return exc.message
+    return f"stopped by an unexpected error: {type(exc).__name__}: {exc}"
 
 
 async def _close_quietly(conn: Connection) -> None:

@@ -16,11 +16,18 @@ def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
     if s.edition_key is None:
         return s.note
     head = f"edition {s.edition_key} (#{s.edition_number})"
-    if s.sent == s.deferred == s.failed == 0 and not s.stopped:
-        line = (
-            f"{head}: nothing new to send: "
-            f"already delivered to all {s.already_sent} active subscribers"
-        )
+    if s.sent == s.deferred == s.failed == s.in_doubt == 0 and not s.stopped:
+        if s.already_failed:
+            line = (
+                f"{head}: nothing new to send: {s.already_sent} already delivered, "
+                f"{s.already_failed} failed earlier (not retried; see "
+                "`newsletter status --export`)"
+            )
+        else:
+            line = (
+                f"{head}: nothing new to send: "
+                f"already delivered to all {s.already_sent} active subscribers"
+            )
         if s.unmatched:
             line += f" ({s.unmatched} not sent: none of their sections today)"
         if s.invalid:  # they are owed it: the run exits 1 until the rows are fixed
@@ -33,13 +40,16 @@ def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
             counts += f", {value} {label.replace('_', ' ')}"
     if s.already_sent:
         counts += f", {s.already_sent} already had it"
+    if s.already_failed:
+        counts += f", {s.already_failed} failed earlier (not retried)"
     if s.unmatched:
         counts += f", {s.unmatched} not sent (none of their sections today)"
     counts += f" in {s.seconds:.1f} s ({s.rate:.0f}/s)"
     if s.stopped:
         counts += f"; {s.stopped}; rerun to continue"
     if outbox is not None:
-        written = f"no SMTP server configured: {s.sent} messages written to {outbox}/ (Maildir)"
+        messages = "message" if s.sent == 1 else "messages"
+        written = f"no SMTP server configured: {s.sent} {messages} written to {outbox}/ (Maildir)"
         return f"{written}; {head}: {counts}"
     return f"{head}: {counts} via {relay}"
 
@@ -49,7 +59,8 @@ def summary_json(s: RunSummary) -> str:
         "edition": str(s.edition_key) if s.edition_key else None,
         "number": s.edition_number,
         **{k: getattr(s, k) for k in ("sent", "deferred", "failed", "bounced", "skipped",
-                                      "already_sent", "invalid", "in_doubt", "unmatched")},
+                                      "already_sent", "already_failed", "invalid", "in_doubt",
+                                      "unmatched")},
         "seconds": round(s.seconds, 3),
         "rate": round(s.rate, 1),
         "stopped": s.stopped or None,

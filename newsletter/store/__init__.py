@@ -1,8 +1,10 @@
 """Store: the SQLite database, the truth for what was collected and what was sent.
 
 Owns the schema and its migrations, articles and frozen editions (``database``), the
-delivery ledger and its journal (``ledger``), feed state (``feeds``), who left
-(``suppressions``), and the run lock beside the database (``lock``).
+database file itself (``dbfile``: owner-only, never silently replaced by a new one), what
+a failed write means to a user (``failures``), the delivery ledger and its journal
+(``ledger``), feed state (``feeds``), who left (``suppressions``), and the run lock
+beside the database (``lock``).
 
 May import: no other stage.
 """

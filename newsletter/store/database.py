@@ -3,6 +3,9 @@
 One file in WAL mode. Migrations (migrations.py) are ordered scripts recorded in
 ``schema_migrations``, each applied in the same transaction as its record. Time always
 comes in as an argument. Suppressions (unsubscribes, bounces) are in ``suppressions``.
+
+The file itself (owner-only, never silently replaced by a new one, errors a user can fix
+raised as ``StoreError``) is ``dbfile``'s concern.
 """
 
 from __future__ import annotations
@@ -17,6 +20,16 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..models import Article, DeliveryStatus
+from .dbfile import (
+    connect,
+    create_owner_only,
+    is_blank,
+    refuse_lost_history,
+    traces_beside,
+    warn_if_shared,
+)
+from .failures import store_error
+from .ledger import journal_path, unrecorded
 from .migrations import MIGRATIONS
 
 
@@ -42,26 +55,34 @@ class Store:
     """The database. Use as a context manager; every write method commits."""
 
     def __init__(self, path: Path) -> None:
-        """Open (creating if needed) and migrate the database.
+        """Open (creating if needed, owner-only) and migrate the database.
 
         Raises:
-            ConfigError: the file cannot be opened or is not a database of this project.
+            ConfigError: the file is not a database of this project, or it is missing or
+                empty while files beside it show earlier runs (``refuse_lost_history``).
+            StoreError: the file or its folder cannot be created or written.
         """
         self.path = path
+        if is_blank(path):
+            refuse_lost_history(path, traces_beside(path))
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            created = create_owner_only(path)
+            self.db = connect(path)
             self.db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a killed process (the case we care about: kill -9
             # mid-send) without an fsync per commit.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+        except OSError as exc:
+            raise store_error(path, exc) or exc from exc
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"{path}: cannot use the database: {exc}",
                 "check the 'database' setting points to a newsletter database",
             ) from None
+        if not created:
+            warn_if_shared(path)
 
     def __enter__(self) -> Store:
         return self
@@ -71,6 +92,24 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def check_writable(self) -> None:
+        """Make sure the database takes writes, before a run changes anything: a write
+        rolled back at once (SQLite accepts ``BEGIN`` on a read-only file and refuses the
+        first write).
+
+        Raises:
+            StoreError: it is read-only, or another program holds a lock on it.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('write_check', '')")
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+
+    def has_editions(self) -> bool:
+        return self.db.execute("SELECT EXISTS (SELECT 1 FROM editions)").fetchone()[0] == 1
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -278,11 +317,20 @@ class Store:
 
     # --- the delivery ledger ---
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """The edition's deliveries by status, the journal's moves not yet committed
+        included (a running send's last ones, or what a failed run could not commit)."""
         rows = self.db.execute(
             "SELECT status, COUNT(*) FROM deliveries WHERE edition_id = ? GROUP BY status",
             (edition_id,),
         )
-        return {status: count for status, count in rows}
+        counts = {status: count for status, count in rows}
+        moves = {email: row.status for email, row in unrecorded(self._journal, edition_id)}
+        if moves:
+            for status in self.statuses(edition_id, list(moves)).values():
+                counts[status] = counts.get(status, 0) - 1
+            for status in moves.values():
+                counts[status] = counts.get(status, 0) + 1
+        return {status: count for status, count in counts.items() if count > 0}
 
     def statuses(self, edition_id: int, emails: Sequence[str]) -> dict[str, str]:
         """The ledger status of each of these addresses that has a row."""
@@ -308,12 +356,28 @@ class Store:
         return [datetime.fromisoformat(row[0]).timestamp() for row in rows]
 
     def deliveries(self, edition_id: int) -> Iterator[tuple[object, ...]]:
-        """Every delivery row of an edition, for the outcome report."""
-        yield from self.db.execute(
+        """Every delivery row of an edition, for the outcome report, with the journal's
+        moves not yet committed applied (as ``delivery_counts``)."""
+        moves = dict(unrecorded(self._journal, edition_id))
+        for row in self.db.execute(
             "SELECT email, status, attempts, last_code, last_text, message_id, created_at,"
             " updated_at FROM deliveries WHERE edition_id = ? ORDER BY created_at, email",
             (edition_id,),
-        )
+        ):
+            move = moves.pop(row[0], None)
+            if move is None:
+                yield row
+            else:
+                code = move.code if move.code is not None else row[3]
+                text, message_id = move.text or row[4], row[5] or move.message_id
+                yield (row[0], move.status, row[2] + move.attempts, code, text, message_id,
+                       row[6], move.updated)  # fmt: skip
+        for email, m in moves.items():
+            yield (email, m.status, m.attempts, m.code, m.text, m.message_id, m.created, m.updated)
+
+    @property
+    def _journal(self) -> Path:
+        return journal_path(self.path)
 
     def in_doubt(self, edition_id: int) -> int:
         """Messages an earlier run handed to the relay without recording the answer."""
