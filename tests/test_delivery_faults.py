@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Project, Run
+from conftest import Project, Run, with_sender
 from mounts import Mounts, fill, mounted
 from smtpserver import Recorder
 
@@ -51,7 +51,8 @@ def run_with_fault(project: Project, point: str, after: int, env: dict[str, str]
     full = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     proc = subprocess.run(
         [sys.executable, str(INJECT), point, str(after), "send", "--date", DAY],
-        cwd=project.path, env={**full, **env}, capture_output=True, text=True,
+        cwd=project.path, env={**full, **with_sender(env, project.path)}, capture_output=True,
+        text=True,
         timeout=TIMEOUT,
     )  # fmt: skip
     return Run(proc.returncode, proc.stdout, proc.stderr)

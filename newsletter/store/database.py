@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..models import Article, DeliveryStatus
+from ..models import Article
 from .dbfile import (
     connect,
     create_owner_only,
@@ -28,8 +28,8 @@ from .dbfile import (
     traces_beside,
     warn_if_shared,
 )
+from .deliveries import DeliveryReads
 from .failures import store_error
-from .ledger import journal_path, unrecorded
 from .migrations import MIGRATIONS
 
 
@@ -51,7 +51,7 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-class Store:
+class Store(DeliveryReads):
     """The database. Use as a context manager; every write method commits."""
 
     def __init__(self, path: Path) -> None:
@@ -314,78 +314,6 @@ class Store:
                 " VALUES (?, ?, ?, ?)",
                 [(edition_id, key, r, f) for key, (r, f) in variants.items()],
             )
-
-    # --- the delivery ledger ---
-    def delivery_counts(self, edition_id: int) -> dict[str, int]:
-        """The edition's deliveries by status, the journal's moves not yet committed
-        included (a running send's last ones, or what a failed run could not commit)."""
-        rows = self.db.execute(
-            "SELECT status, COUNT(*) FROM deliveries WHERE edition_id = ? GROUP BY status",
-            (edition_id,),
-        )
-        counts = {status: count for status, count in rows}
-        moves = {email: row.status for email, row in unrecorded(self._journal, edition_id)}
-        if moves:
-            for status in self.statuses(edition_id, list(moves)).values():
-                counts[status] = counts.get(status, 0) - 1
-            for status in moves.values():
-                counts[status] = counts.get(status, 0) + 1
-        return {status: count for status, count in counts.items() if count > 0}
-
-    def statuses(self, edition_id: int, emails: Sequence[str]) -> dict[str, str]:
-        """The ledger status of each of these addresses that has a row."""
-        rows = self.db.execute(
-            "SELECT email, status FROM deliveries WHERE edition_id = ?"
-            " AND email IN (SELECT value FROM json_each(?))",
-            (edition_id, json.dumps(list(emails))),
-        )
-        return dict(rows.fetchall())
-
-    def sent_since(self, since: float) -> list[float]:
-        """POSIX times of the messages sent since ``since`` (for rolling rate windows).
-
-        A scan of the ledger, on purpose without an index (an index would cost every
-        commit of every send); it runs once per run, and only with a windowed rate limit.
-        """
-        start = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-        rows = self.db.execute(
-            "SELECT updated_at FROM deliveries WHERE status = 'sent' AND updated_at >= ?"
-            " ORDER BY updated_at",
-            (start,),
-        )
-        return [datetime.fromisoformat(row[0]).timestamp() for row in rows]
-
-    def deliveries(self, edition_id: int) -> Iterator[tuple[object, ...]]:
-        """Every delivery row of an edition, for the outcome report, with the journal's
-        moves not yet committed applied (as ``delivery_counts``)."""
-        moves = dict(unrecorded(self._journal, edition_id))
-        for row in self.db.execute(
-            "SELECT email, status, attempts, last_code, last_text, message_id, created_at,"
-            " updated_at FROM deliveries WHERE edition_id = ? ORDER BY created_at, email",
-            (edition_id,),
-        ):
-            move = moves.pop(row[0], None)
-            if move is None:
-                yield row
-            else:
-                code = move.code if move.code is not None else row[3]
-                text, message_id = move.text or row[4], row[5] or move.message_id
-                yield (row[0], move.status, row[2] + move.attempts, code, text, message_id,
-                       row[6], move.updated)  # fmt: skip
-        for email, m in moves.items():
-            yield (email, m.status, m.attempts, m.code, m.text, m.message_id, m.created, m.updated)
-
-    @property
-    def _journal(self) -> Path:
-        return journal_path(self.path)
-
-    def in_doubt(self, edition_id: int) -> int:
-        """Messages an earlier run handed to the relay without recording the answer."""
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE edition_id = ? AND status = ?",
-            (edition_id, DeliveryStatus.PENDING.value),
-        ).fetchone()
-        return int(row[0])
 
 
 def _article(row: tuple) -> Article:  # type: ignore[type-arg]
