@@ -17,6 +17,7 @@ from ..errors import ParseError
 from ..models import Article
 from .article_file import ARTICLE_SUFFIXES, parse_article_file
 from .config import SourceSpec
+from .plaintext import clean_article
 
 
 @dataclass
@@ -39,7 +40,9 @@ def collect_sources(sources: Iterable[SourceSpec], tz: tzinfo) -> Collected:
         if spec.name or spec.section:  # per-source options override what the files say
             changes = {"source": spec.name} if spec.name else {}
             changes |= {"section": spec.section} if spec.section else {}
-            found.articles = [dataclasses.replace(a, **changes) for a in found.articles]
+            found.articles = [
+                clean_article(dataclasses.replace(a, **changes)) for a in found.articles
+            ]
         result.articles += found.articles
         result.problems += found.problems
     return result
