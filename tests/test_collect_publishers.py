@@ -66,7 +66,10 @@ def test_control_characters_reach_neither_the_reader_nor_the_terminal(
                     description=f"<p>How {ESC}[1mbold{ESC}[0m and colour codes work in a "
                     "terminal, and why a feed reader must never pass them on.</p>",
                 ),
-                rss_item("Entity escapes &amp;#27;[32mgreen&amp;#27;[0m too", guid="e-2"),
+                rss_item(
+                    "XML &#27;[1mbold&#27;[0m and HTML &amp;#27;[32mgreen&amp;#27;[0m escapes",
+                    guid="e-2",
+                ),
             ],
         ),
     )
@@ -77,7 +80,7 @@ def test_control_characters_reach_neither_the_reader_nor_the_terminal(
     assert ESC not in collected.out + collected.err
     assert "  [Shell Tips] Terminal colours: red explained  (" in collected.out
     assert "colours-\\x1b[2J)" in collected.out  # the guid, shown and harmless
-    assert "  [Shell Tips] Entity escapes green too  (" in collected.out
+    assert "  [Shell Tips] XML bold and HTML green escapes  (" in collected.out
 
     run = send(project, url)
     assert run.code == 0, run.err
@@ -318,3 +321,15 @@ def test_collect_says_what_it_did_not_take_and_v_lists_each(
     assert sent.code == 0, sent.err
     summary = json.loads(sent.out.splitlines()[-1])["summary"]
     assert (summary["collected"], summary["not_taken"]) == (0, {"already seen": seeds + 3})
+
+
+def test_a_file_name_with_control_characters_is_shown_escaped(project: Project) -> None:
+    project.write(f"seeds/clear{ESC}[2J.md", "---\ntitle: Named oddly\n---\n\nSome text.\n")
+    project.write(f"seeds/broken{ESC}[31m.md", "no front matter\n")
+
+    run = project.run("collect")
+
+    assert run.code == 0, run.err
+    assert ESC not in run.out + run.err
+    assert "  [General] Named oddly  (seeds:clear\\x1b[2J.md)" in run.out
+    assert "newsletter: seeds/broken\\x1b[31m.md:1: no front matter;" in run.err

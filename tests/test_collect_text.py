@@ -81,6 +81,17 @@ def test_escaped_markup_inside_html_keeps_its_paragraphs() -> None:
     ]
 
 
+def test_links_lose_controls_and_spaces_but_keep_their_identity() -> None:
+    doc = (
+        '<rss version="2.0"><channel><title>T</title><item><title>Odd link</title>'
+        "<link> https://e.org/a b\x1b[2J </link><media:thumbnail url='https://e.org/i x.jpg'"
+        ' xmlns:media="http://search.yahoo.com/mrss/"/></item></channel></rss>'
+    )
+    (item,) = parse(doc).items
+    assert item.article.url == "https://e.org/a%20b%1B[2J"
+    assert item.article.image_url == "https://e.org/i%20x.jpg"
+
+
 def test_the_terminal_sees_escapes_not_control_characters() -> None:
     assert visible(f"a{ESC}[31mb\u202ec\x07") == "a\\x1b[31mb\\u202ec\\x07"
 

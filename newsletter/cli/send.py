@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
         summary = run_send(
             settings, now, lambda: datetime.now(UTC), args.date, progress, args.retry_deferred
         )
-    if args.verbose and not json_logs:
+    if args.verbose and not json_logs and not args.retry_deferred:  # a retry collects nothing
         print("\n".join(not_taken_lines(summary.not_taken)) or "  (every item was taken)")
     if json_logs:
         print(summary_json(summary))
