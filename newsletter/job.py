@@ -21,6 +21,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from .collect.folders import store_folders
+from .collect.plaintext import visible
+from .collect.taken import Collection
 from .delivery.sender import Progress, Sender, count_rows
 from .delivery.sendloop import SendLoop, describe
 from .delivery.throttle import RateLimiter
@@ -91,9 +93,11 @@ async def send_edition(
         check_store(settings, store)
         recover(store.db, journal_path(store.path))  # a killed run's last moves, first
         apply_unsubscribes(settings, store, now)
-        if not retry_only:
-            await collect(settings, store, now)
+        collection = None if retry_only else await collect(settings, store, now)
         summary = RunSummary(started=now, total=count_rows(settings.subscribers))
+        if collection is not None:
+            summary.collected = len(collection.articles)
+            summary.not_taken = tuple(collection.not_taken)
         the_day = edition_day(settings, now, day)
         plan, variants = await freeze(settings, store, the_day, now, retry_only, summary.total)
         if plan is None or plan.stored is None:
@@ -150,8 +154,9 @@ def apply_unsubscribes(settings: Settings, store: Store, now: datetime) -> None:
     _guarded(apply_pending, values.list_files(settings), store, now)
 
 
-async def collect(settings: Settings, store: Store, now: datetime) -> list[Article]:
-    """Read every source and store the articles not seen before; return those."""
+async def collect(settings: Settings, store: Store, now: datetime) -> Collection:
+    """Read every source and store the articles not seen before; return those, with every
+    item not taken and why."""
     config = values.collect_config(settings)
     if not any(spec.url and spec.enabled for spec in config.sources):
         # Folders only: no need for the feed and HTTP stack (feedparser, httpx: ~20 MB).
@@ -287,7 +292,7 @@ def _nothing_to_send(day: date, retry_only: bool) -> str:
 
 
 def _warn(problem: str) -> None:
-    log.warning("%s", problem)
+    log.warning("%s", visible(problem))  # it may quote feed content: no terminal escapes
 
 
 def _guarded(update: Callable[..., object], *args: object) -> None:
@@ -302,18 +307,28 @@ def _guarded(update: Callable[..., object], *args: object) -> None:
 # --- collection alone (``newsletter collect``, the daemon's collect schedule) ----------
 
 
-def run_collect(settings: Settings, now: datetime) -> list[Article]:
-    """Collect and store new articles, under the lock; compose and send nothing."""
-    return asyncio.run(collect_locked(settings, now))
-
-
-async def collect_locked(settings: Settings, now: datetime) -> list[Article]:
-    """``run_collect`` for a running event loop (the daemon's collect schedule).
+def run_collect(settings: Settings, now: datetime) -> Collection:
+    """Collect and store new articles, under the lock; compose and send nothing. Returns
+    them with every item not taken and why.
 
     Raises:
         LockedError: another run holds the lock; nothing was done.
         StoreError, ConfigError: as ``check_store``; nothing was done.
     """
+    return asyncio.run(_collect_under_lock(settings, now))
+
+
+async def collect_locked(settings: Settings, now: datetime) -> list[Article]:
+    """``run_collect`` for a running event loop (the daemon's collect schedule): the new
+    articles.
+
+    Raises:
+        LockedError: another run holds the lock; nothing was done.
+    """
+    return (await _collect_under_lock(settings, now)).articles
+
+
+async def _collect_under_lock(settings: Settings, now: datetime) -> Collection:
     with run_lock(lock_path(settings.database)), Store(settings.database) as store:
         check_store(settings, store)
         return await collect(settings, store, now)

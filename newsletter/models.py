@@ -1,13 +1,15 @@
 """Plain data of the pipeline: no I/O, no clock, no settings.
 
-Articles come out of ``collect``, editions out of ``edition.compose``, subscribers out of
-``subscribers.csvfile``; ``store`` persists them and ``delivery`` moves messages (``Job``,
-``Outcome``) and sums a run up (``RunSummary``).
+Articles come out of ``collect`` (with the items it did not take: ``NotTaken``), editions
+out of ``edition.compose``, subscribers out of ``subscribers.csvfile``; ``store`` persists
+them and ``delivery`` moves messages (``Job``, ``Outcome``) and sums a run up
+(``RunSummary``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -33,6 +35,34 @@ class Article:
     published: datetime | None = None
     image_url: str | None = None
     image_alt: str | None = None
+
+
+class NotTakenReason(StrEnum):
+    """Why a collection did not store an item (the words the summaries print)."""
+
+    SEEN = "already seen"  # collected by an earlier run
+    DUPLICATE = "duplicate"  # another source's item (or a feed listing it twice)
+    OLD = "outside the first-run window"  # a feed's first run takes only recent items
+    UNDATED = "undated on a first run"  # no readable date: archive, on a first run
+    OVER_LIMIT = "over max_items"  # the source's max_items took the newest ones
+    EMPTY = "no title or text"  # nothing to show a reader
+
+
+@dataclass(frozen=True, slots=True)
+class NotTaken:
+    """An item a collection did not store, and why; ``link`` is its URL (or id)."""
+
+    reason: NotTakenReason
+    source: str
+    title: str
+    link: str | None = None
+
+
+def not_taken_counts(items: Iterable[NotTaken]) -> str:
+    """``"12 already seen, 1 no title or text"``: counts by reason, in ``NotTakenReason``'s
+    order; empty when there are none."""
+    counts = Counter(item.reason for item in items)
+    return ", ".join(f"{counts[r]} {r.value}" for r in NotTakenReason if counts[r])
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +168,8 @@ class RunSummary:
     started: datetime | None = None
     finished: datetime | None = None
     note: str = ""  # why nothing was sent, when nothing was
+    collected: int = 0  # new articles the run's collection stored
+    not_taken: tuple[NotTaken, ...] = ()  # items that collection did not store, and why
     stopped: str = ""  # why the run stopped before the end of the list (signal, pause...)
 
     @property

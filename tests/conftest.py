@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from htmlcheck import html_parts, invalid_attributes, rendered_html_in
 from smtpserver import Recorder, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,8 +94,36 @@ def lock_held(project: Project) -> Iterator[None]:
         holder.wait()
 
 
+@pytest.fixture(autouse=True)
+def _inlined_html_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every edition a test renders in this process is read back with an HTML parser: no
+    attribute the inliner writes where HTML has none (see htmlcheck)."""
+    from newsletter.edition import render
+
+    inline = render.inline_css
+
+    def checked(html: str) -> str:
+        inlined = inline(html)
+        assert invalid_attributes(inlined) == []
+        return inlined
+
+    monkeypatch.setattr(render, "inline_css", checked)
+
+
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
+def project(tmp_path: Path) -> Iterator[Project]:
+    """The folder; after the test, every edition its runs rendered (outbox, previews,
+    archive) is checked with an HTML parser, as in-process renders are."""
+    yield _new_project(tmp_path)
+    invalid = {
+        where: bad
+        for where, html in rendered_html_in(tmp_path).items()
+        if (bad := invalid_attributes(html))
+    }
+    assert invalid == {}
+
+
+def _new_project(tmp_path: Path) -> Project:
     shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
     proj = Project(tmp_path)
     proj.write(
@@ -123,3 +152,10 @@ def smtp() -> Iterator[tuple[Recorder, str]]:
         yield recorder, f"smtp://127.0.0.1:{controller.port}"
     finally:
         controller.stop()
+    invalid = [
+        bad
+        for r in recorder.received
+        for html in html_parts(r.data)
+        if (bad := invalid_attributes(html))
+    ]
+    assert invalid == []

@@ -135,26 +135,59 @@ def _items(*ages_hours: float | None) -> ParsedFeed:
 def test_first_run_takes_only_the_last_day_and_remembers_the_rest() -> None:
     feed = _items(1, 30, None, 5)
     window = timedelta(hours=24)
-    take, leave = select_new(
+    chosen = select_new(
         feed.items, seen=set(), first_run=True, now=NOW, window=window, max_items=None
     )
-    assert [i.article.title for i in take] == ["T0", "T3"]  # newest first
-    assert sorted(i.article.title for i in leave) == ["T1", "T2"]
+    assert [i.article.title for i in chosen.take] == ["T0", "T3"]  # newest first
+    assert sorted(i.article.title for i in chosen.leave) == ["T1", "T2"]
+    assert sorted((i.article.title, str(why)) for i, why in chosen.not_taken) == [
+        ("T1", "outside the first-run window"),
+        ("T2", "undated on a first run"),
+    ]
 
-    take, leave = select_new(
+    chosen = select_new(
         feed.items, seen=set(), first_run=False, now=NOW, window=window, max_items=None
     )
-    assert len(take) == 4 and not leave  # later runs take every unseen item, undated too
+    assert len(chosen.take) == 4 and not chosen.leave  # later runs take every unseen item
 
 
 def test_seen_items_and_max_items() -> None:
     feed = _items(1, 2, 3, 4)
     seen = {feed.items[0].keys[0]}
-    take, leave = select_new(
+    chosen = select_new(
         feed.items, seen=seen, first_run=False, now=NOW, window=timedelta(0), max_items=2
     )
-    assert [i.article.title for i in take] == ["T1", "T2"]
-    assert [i.article.title for i in leave] == ["T3"]
+    assert [i.article.title for i in chosen.take] == ["T1", "T2"]
+    assert [i.article.title for i in chosen.leave] == ["T3"]
+    assert [(i.article.title, str(why)) for i, why in chosen.not_taken] == [
+        ("T0", "already seen"),
+        ("T3", "over max_items"),
+    ]
+
+
+def test_an_item_another_source_brought_is_a_duplicate_not_already_seen() -> None:
+    feed = _items(1, 2, 3)
+    t0, t1, _ = (i.keys[0] for i in feed.items)
+    chosen = select_new(
+        [*feed.items, feed.items[2]],  # the feed lists T2 twice
+        seen={t0, t1},
+        elsewhere={t1},  # another feed of this run carries T1
+        first_run=False,
+        now=NOW,
+        window=timedelta(hours=24),
+        max_items=None,
+    )
+    assert [i.article.title for i in chosen.take] == ["T2"]
+    assert [(i.article.title, str(why)) for i, why in chosen.not_taken] == [
+        ("T0", "already seen"),
+        ("T1", "duplicate"),
+        ("T2", "duplicate"),
+    ]
+    # On a feed's first run nothing of it was seen before: a known key is another source's.
+    first = select_new(
+        feed.items, seen={t0}, first_run=True, now=NOW, window=timedelta(hours=24), max_items=None
+    )
+    assert [(i.article.title, str(why)) for i, why in first.not_taken] == [("T0", "duplicate")]
 
 
 def test_json_feed_items_and_errors() -> None:

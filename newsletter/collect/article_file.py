@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from newsletter.collect.plaintext import clean_article
 from newsletter.errors import ParseError
 from newsletter.models import Article
 
@@ -79,8 +80,15 @@ def parse_article_file(
     published = _as_utc(default_published, UTC) if default_published else None
     common = {"source": source, "fallback_id": f"{source}:{relpath}", "where": where}
     if relpath.lower().endswith(MARKDOWN_SUFFIXES):
-        return _parse_markdown(text, **common, published=published, tz=tz)
-    return _parse_page_text(text, **common, published=published)
+        article = _parse_markdown(text, **common, published=published, tz=tz)
+    else:
+        article = _parse_page_text(text, **common, published=published)
+    # Entities, markup and controls are read the way feed text is (plaintext).
+    article = clean_article(article)
+    if not article.title or not article.summary:
+        field = "title" if not article.title else "article text"
+        raise ParseError(where, f"the {field} is only markup or control characters; {_TEXT_HINT}")
+    return article
 
 
 # --- scraped page text ----------------------------------------------------------------------

@@ -14,32 +14,32 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from ..errors import ParseError
-from ..models import Article
+from ..models import Article, NotTaken, NotTakenReason
 from ..store.database import Store
 from ..store.feeds import FeedHealth, FeedLedger, Fetch, FolderHealth, FolderLedger
 from .config import CollectConfig, SourceSpec
-from .feeds import FeedItem, FeedSource, ParsedFeed, parse_feed, select_new
+from .feeds import FeedItem, FeedSource, ParsedFeed, Selection, parse_feed, select_new
 from .fetch import FeedRequest, FeedResponse, fetch_all, fetch_feeds
 from .folders import collect_sources, store_folders
+from .taken import Collection
 
 Report = Callable[[str], None]
 
 
-async def collect(
-    config: CollectConfig, store: Store, now: datetime, report: Report
-) -> list[Article]:
-    """Store new articles from every enabled source; return them. Never raises for a
-    source's problem: each is reported and the others go on."""
-    new = store_folders(config.sources, config.zone, store, now, report)
+async def collect(config: CollectConfig, store: Store, now: datetime, report: Report) -> Collection:
+    """Store new articles from every enabled source; return them with every item not
+    taken and why. Never raises for a source's problem: each is reported and the others
+    go on."""
+    result = store_folders(config.sources, config.zone, store, now, report)
     ledger = FeedLedger(store)
     health = ledger.health()
     feeds = _due_feeds(config, health, report)
     requests = [_request(s, health.get(s.key)) for s in feeds]
     responses = await fetch_all(requests, config.limits)
     for spec, response in zip(feeds, responses, strict=True):
-        new += _take_feed(config, ledger, spec, response, health.get(spec.key), now, report)
+        _take_feed(config, ledger, spec, response, health.get(spec.key), now, report, result)
     _flag_failing(config, ledger.health(), report)
-    return new
+    return result
 
 
 def preview_articles(
@@ -56,12 +56,12 @@ def preview_articles(
     requests = [FeedRequest(s.key, _where(s, health.get(s.key))) for s in feeds]
     articles = list(found.articles)
     for spec, response in zip(feeds, fetch_feeds(requests, config.limits), strict=True):
-        parsed = _parsed(spec, response, now, report)
+        parsed = _parsed(config, spec, response, now, report)
         if parsed is not None:
             items = parsed.items
             seen = ledger.known_keys([k for i in items for k in i.keys]) if ledger else set()
-            take, _ = _select(config, spec, items, seen, health.get(spec.key), now)
-            articles += [item.article for item in take]
+            chosen = _select(config, spec, items, seen, health.get(spec.key), now)
+            articles += [item.article for item in chosen.take]
     return articles
 
 
@@ -103,7 +103,7 @@ def _request(spec: SourceSpec, known: FeedHealth | None) -> FeedRequest:
 
 
 def _parsed(
-    spec: SourceSpec, response: FeedResponse, now: datetime, report: Report
+    config: CollectConfig, spec: SourceSpec, response: FeedResponse, now: datetime, report: Report
 ) -> ParsedFeed | None:
     """The parsed feed, or None after reporting why there is none."""
     if response.gone:
@@ -116,17 +116,21 @@ def _parsed(
         return None
     source = FeedSource(spec.key, feed_name(spec), spec.section)
     try:
-        return parse_feed(
+        parsed = parse_feed(
             response.body,
             url=response.url,
             content_type=response.content_type,
             source=source,
             now=now,
+            zone=config.zone,
         )
     except ParseError as exc:
         where = spec.key if exc.where == response.url else f"{spec.key} (at {exc.where})"
         report(f"{where}: {exc.reason}; skipped")
         return None
+    if parsed.nothing:
+        report(f"{spec.key}: {parsed.nothing}")
+    return parsed
 
 
 def _select(
@@ -136,7 +140,8 @@ def _select(
     seen: set[str],
     known: FeedHealth | None,
     now: datetime,
-) -> tuple[list[FeedItem], list[FeedItem]]:
+    elsewhere: set[str] | None = None,
+) -> Selection:
     return select_new(
         items,
         seen=seen,
@@ -144,6 +149,7 @@ def _select(
         now=now,
         window=config.new_source_window,
         max_items=spec.max_items,
+        elsewhere=elsewhere or frozenset(),
     )
 
 
@@ -155,13 +161,15 @@ def _take_feed(
     known: FeedHealth | None,
     now: datetime,
     report: Report,
-) -> list[Article]:
-    """Record one fetch and store its new items; return the new articles."""
-    parsed = _parsed(spec, response, now, report)
+    result: Collection,
+) -> None:
+    """Record one fetch, store its new items and add them (and the items not taken) to
+    ``result``."""
+    parsed = _parsed(config, spec, response, now, report)
     if parsed is None and not response.not_modified:
         reason = response.error or "not a usable feed"
         ledger.record(spec.key, Fetch(ok=False, error=reason, gone=response.gone), now)
-        return []
+        return
     fetch = Fetch(
         ok=True,
         fetch_url=response.moved_to,
@@ -172,15 +180,31 @@ def _take_feed(
         report(f"{spec.key}: moved permanently to {response.moved_to}; fetched there from now on")
     if parsed is None:  # 304 Not Modified
         ledger.record(spec.key, fetch, now)
-        return []
+        return
     items = parsed.items
     seen = ledger.known_keys([k for i in items for k in i.keys])
-    take, leave = _select(config, spec, items, seen, known, now)
+    chosen = _select(config, spec, items, seen, known, now, result.keys)
     name = feed_name(spec)
-    new = ledger.add_items(name, [(i.article, i.keys) for i in take], [i.keys for i in leave], now)
+    taken = [(i.article, i.keys) for i in chosen.take]
+    new = ledger.add_items(name, taken, [i.keys for i in chosen.leave], now)
     fresh = sum(1 for i in items if seen.isdisjoint(i.keys))
     ledger.record(spec.key, replace(fetch, title=parsed.title, new_items=fresh), now)
-    return new
+    _account(result, chosen, new, parsed)
+
+
+def _account(result: Collection, chosen: Selection, new: list[Article], parsed: ParsedFeed) -> None:
+    """Add a feed's stored articles and its items not taken (with why) to ``result``."""
+    stored = {a.id for a in new}
+    # An item taken whose id the database already had (an article file's url, say).
+    known = [(i, NotTakenReason.SEEN) for i in chosen.take if i.article.id not in stored]
+    result.articles += new
+    result.not_taken += parsed.empty
+    result.not_taken += [
+        NotTaken(reason, i.article.source, i.article.title, i.article.url or i.article.id)
+        for i, reason in [*chosen.not_taken, *known]
+    ]
+    for item in chosen.take:
+        result.keys.update(item.keys)
 
 
 def _flag_failing(config: CollectConfig, health: dict[str, FeedHealth], report: Report) -> None:

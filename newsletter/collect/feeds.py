@@ -1,97 +1,94 @@
 """Feed bytes -> feed items (RSS 0.9x/1.0/2.0, Atom, JSON Feed), and which of them are new.
 
 Pure (see DESIGN.md): the caller fetches the bytes and passes them with the URL they came
-from and the time of the run. feedparser only ever gets a byte stream, never a URL or a
-path (given a str or bytes it would fetch or open it itself). Every problem that makes a
-feed unusable is a ``ParseError`` naming the URL.
-
-Identity. Each item carries every key it can be recognised by: its id/guid (scoped to the
-source unless it is itself a URI), its link (normalised; unless several items of the same
-feed share it, as on feeds whose items all link to the home page), else a hash of title and
-content. An item is the same article when *any* key matches one seen before, so an item
-whose feed re-orders it, edits its text, changes its link or its guid, or which two sources
-both carry, is one article. The article's id is its first key.
+from, the time of the run and the list's time zone. feedparser only ever gets a byte
+stream, never a URL or a path (given a str or bytes it would fetch or open it itself); it
+reads the structure, while the dates are read from the text as written (``feeddates``) and
+every text field is normalised (``plaintext``). Every problem that makes a feed unusable is
+a ``ParseError`` naming the URL. How an entry becomes an item, and its identity, is
+``feeditems``; JSON Feed is ``jsonfeed``. ``select_new`` decides which items are taken,
+and says why each other one is not.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import re
-import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
 from ..errors import ParseError
-from ..models import Article
-from .feedtext import body_text, clean, first_image, html_paragraphs, image_url, lead, shorten
-from .feedtext import text_paragraphs as plain_paragraphs
-from .feedxml import not_a_feed, refuse_entities
+from ..models import NotTakenReason
+from .feeddates import read_date
+from .feeditems import (
+    FeedContext,
+    FeedItem,
+    FeedSource,
+    ParsedFeed,
+    RawEntry,
+    as_html,
+    build_feed,
+    http_url,
+    normalise_link,
+)
+from .feedtext import clean, image_url
+from .feedxml import not_a_feed, readable_anyway, refuse_entities, xml_error
+from .jsonfeed import parse_json_feed
+from .plaintext import has_tags, html_paragraphs, plain_text
 
-FUTURE_SLACK = timedelta(minutes=10)  # clocks differ; beyond this a date is in the future
-TITLE_FROM_TEXT_CHARS = 80  # untitled items (JSON Feed microposts) get a title from their text
-_URI = re.compile(r"^(?:https?|tag|urn):\S+$", re.IGNORECASE)
-_TRACKING_PARAMS = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedItem:
-    """One item of a feed: the article it makes and every key that identifies it."""
-
-    article: Article
-    keys: tuple[str, ...]
-    dated: bool  # the feed gave a usable date (else ``published`` is the time of the run)
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFeed:
-    title: str | None
-    items: tuple[FeedItem, ...]
+__all__ = ["FeedItem", "FeedSource", "ParsedFeed", "Selection", "normalise_link", "parse_feed"]
 
 
 @dataclass(frozen=True, slots=True)
-class FeedSource:
-    """Who the bytes belong to: ``key`` scopes guids (the URL as configured, stable across
-    redirects), ``name`` labels articles, ``section`` overrides the feed's title."""
+class Selection:
+    """What ``select_new`` makes of a feed's items: ``take`` (to store, newest first),
+    ``leave`` (remembered as seen, never taken: a first run's archive, over ``max_items``),
+    and every item not taken with why (``leave`` included)."""
 
-    key: str
-    name: str
-    section: str | None = None
+    take: list[FeedItem]
+    leave: list[FeedItem]
+    not_taken: list[tuple[FeedItem, NotTakenReason]]
 
 
 def parse_feed(
-    data: bytes, *, url: str, content_type: str | None, source: FeedSource, now: datetime
+    data: bytes,
+    *,
+    url: str,
+    content_type: str | None,
+    source: FeedSource,
+    now: datetime,
+    zone: tzinfo = UTC,
 ) -> ParsedFeed:
-    """Parse a feed document fetched from ``url`` at ``now``.
+    """Parse a feed document fetched from ``url`` at ``now``. Every text field comes out
+    as plain text (``plaintext``); dates are read by ``feeddates``, a date without a zone
+    in ``zone`` (the list's time zone).
 
     Raises:
         ParseError: not a feed (an HTML page, say), invalid beyond reading any item, or it
             declares XML entities (refused: entity expansion attacks); names ``url``.
     """
     if _looks_like_json(data, content_type):
-        return _parse_json_feed(data, url=url, source=source, now=now)
+        return parse_json_feed(data, url=url, source=source, now=now, zone=zone)
     refuse_entities(data, url)
     headers = {"content-location": url} | ({"content-type": content_type} if content_type else {})
     # feedparser's sanitizer keeps the text of elements it strips (an iframe's fallback
-    # text, say); feedtext drops those elements whole, so it does the sanitising.
+    # text, say); plaintext drops those elements whole, so it does the sanitising.
     parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
     if not parsed.get("entries") and not parsed.get("version"):
         raise ParseError(url, not_a_feed(data, url, content_type, parsed))
-    title = clean(parsed.feed.get("title", "")) or None
-    section = source.section or title or source.name
-    items = _items([_xml_entry(e, url) for e in parsed.entries], source, section, now)
+    title = plain_text(parsed.feed.get("title", "")) or None
+    context = FeedContext(source, source.section or title or source.name, title or source.name)
+    raw = [_xml_entry(e, url, zone, now.year) for e in parsed.entries]
+    feed = build_feed(title, raw, context, now, zone)
     problem = parsed.get("bozo_exception")
-    if not items and problem and not isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe):
+    if not feed.items and problem and not readable_anyway(problem):
         # Broken XML is read leniently; only when nothing could be read is the feed failed.
-        raise ParseError(url, f"invalid XML: {problem}")
-    return ParsedFeed(title, items)
+        missing = f"; {feed.nothing}" if feed.empty else ""
+        raise ParseError(url, f"invalid XML: {xml_error(problem)}{missing}")
+    return feed
 
 
 def select_new(
@@ -102,141 +99,74 @@ def select_new(
     now: datetime,
     window: timedelta,
     max_items: int | None,
-) -> tuple[list[FeedItem], list[FeedItem]]:
-    """Split items not seen before into (take, leave); items already seen are in neither.
+    elsewhere: frozenset[str] | set[str] = frozenset(),
+) -> Selection:
+    """Choose which of a feed's items to take, and say why each other one is not taken.
 
-    On a source's first run only items dated within ``window`` before ``now`` are taken
-    (undated ones count as archive), so a new feed does not flood the next edition; the
-    left ones are remembered as seen. At most ``max_items`` are taken, the newest.
+    ``seen`` are the keys known before (the database), ``elsewhere`` those other sources
+    brought in this run. An item with a known key is not taken: a duplicate when another
+    source has it (this run, or before the feed's first run) or the feed lists it twice,
+    else already seen. On a source's first run only items dated within ``window`` before
+    ``now`` are taken (undated ones count as archive), so a new feed does not flood the
+    next edition; the left ones are remembered as seen. At most ``max_items`` are taken,
+    the newest.
     """
     fresh: list[FeedItem] = []
+    not_taken: list[tuple[FeedItem, NotTakenReason]] = []
     known = set(seen)
     for item in items:
-        if known.isdisjoint(item.keys):  # also drops an item a feed lists twice
+        if known.isdisjoint(item.keys):
             fresh.append(item)
             known.update(item.keys)
+        elif first_run or not elsewhere.isdisjoint(item.keys) or seen.isdisjoint(item.keys):
+            not_taken.append((item, NotTakenReason.DUPLICATE))
+        else:
+            not_taken.append((item, NotTakenReason.SEEN))
     take: list[FeedItem] = []
-    leave: list[FeedItem] = []
+    leave: list[tuple[FeedItem, NotTakenReason]] = []
     for item in fresh:
         published = item.article.published
-        recent = item.dated and published is not None and published >= now - window
-        (take if recent or not first_run else leave).append(item)
+        if not first_run or (item.dated and published is not None and published >= now - window):
+            take.append(item)
+        else:
+            reason = NotTakenReason.OLD if item.dated else NotTakenReason.UNDATED
+            leave.append((item, reason))
     take.sort(key=lambda i: i.article.published or now, reverse=True)
     if max_items is not None:
-        take, leave = take[:max_items], leave + take[max_items:]
-    return take, leave
-
-
-# --- one entry, whatever the format ----------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Raw:
-    """An entry's fields before identity is decided (which needs the whole feed)."""
-
-    guid: str | None
-    link: str | None
-    title: str
-    html: str  # summary or content, as HTML (plain text is escaped into it)
-    author: str | None
-    published: datetime | None
-    image: tuple[str, str | None] | None
-
-
-def _items(
-    raw: list[_Raw], source: FeedSource, section: str, now: datetime
-) -> tuple[FeedItem, ...]:
-    shared = {link for link, n in Counter(r.link for r in raw if r.link).items() if n > 1}
-    items = []
-    for r in raw:
-        paragraphs = html_paragraphs(r.html)
-        title = r.title or shorten(" ".join(paragraphs), TITLE_FROM_TEXT_CHARS)
-        if not title:
-            continue  # nothing to show: no title, no text
-        keys = _keys(r, source.key, shared, title, paragraphs)
-        published = _plausible(r.published, now)
-        image = r.image or first_image(r.html, r.link or "")
-        article = Article(
-            id=keys[0],
-            source=source.name,
-            title=title,
-            section=section,
-            summary=lead(paragraphs) or title,
-            body=body_text(paragraphs),
-            url=r.link,
-            author=r.author,
-            published=published or now,
-            image_url=image[0] if image else None,
-            image_alt=image[1] if image else None,
-        )
-        items.append(FeedItem(article, keys, published is not None))
-    return tuple(items)
-
-
-def _keys(
-    r: _Raw, scope: str, shared: set[str], title: str, paragraphs: Sequence[str]
-) -> tuple[str, ...]:
-    keys = []
-    if r.guid:
-        keys.append(r.guid if _URI.match(r.guid) else f"{scope}#{r.guid}")
-    if r.link and r.link not in shared:
-        keys.append(normalise_link(r.link))
-    if not keys:
-        digest = hashlib.sha256(f"{title}\n{' '.join(paragraphs)}".encode()).hexdigest()
-        keys.append(f"sha256:{digest[:40]}")
-    return tuple(dict.fromkeys(keys))
-
-
-def normalise_link(link: str) -> str:
-    """A link as an identity: lower-case scheme and host, no fragment, no tracking params."""
-    parts = urlsplit(link.strip())
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING_PARAMS.match(k)
-        ]
-    )
-    netloc = (
-        parts.netloc.lower().removesuffix(":80") if parts.scheme == "http" else parts.netloc.lower()
-    )
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
-
-
-def _plausible(published: datetime | None, now: datetime) -> datetime | None:
-    """A date in the future (beyond clock skew) is not believed: the item is dated now."""
-    if published is not None and published > now + FUTURE_SLACK:
-        return now
-    return published
+        leave += [(item, NotTakenReason.OVER_LIMIT) for item in take[max_items:]]
+        take = take[:max_items]
+    return Selection(take, [item for item, _ in leave], not_taken + leave)
 
 
 # --- RSS / Atom through feedparser -----------------------------------------------------------
 
 
-def _xml_entry(entry: Any, url: str) -> _Raw:
-    link = _http_url(entry.get("link"), url)
+def _xml_entry(entry: Any, url: str, zone: tzinfo, year: int) -> RawEntry:
+    link = http_url(entry.get("link"), url)
     html = _entry_html(entry)
-    return _Raw(
-        guid=clean(entry.get("id", "")) or None,
+    # The date as written, read by feeddates (feedparser's reading invents missing parts).
+    # dict.get: FeedParserDict.get maps updated<->published itself, with a warning.
+    written = (dict.get(entry, key) for key in ("published", "updated", "created"))
+    dates = (read_date(text, zone=zone, year=year) for text in written if isinstance(text, str))
+    return RawEntry(
+        guid=clean(str(entry.get("id", ""))) or None,
         link=link,
         title=_title(entry),
         html=html,
-        author=clean(entry.get("author", "")) or None,
-        # dict.get: FeedParserDict.get maps updated<->published itself, with a warning.
-        published=_struct_time(
-            dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
-        ),
+        author=plain_text(entry.get("author", "")) or None,
+        published=next((d for d in dates if d is not None), None),
         image=_media_image(entry, link or url),
     )
 
 
 def _entry_html(entry: Any) -> str:
-    """The summary, else the (first) full content, as HTML."""
+    """The summary, else the (first) full content, as HTML. Text declared plain that holds
+    markup (Atom ``type="text"`` with escaped HTML, as some generators write it) is HTML."""
     for detail in [entry.get("summary_detail"), *entry.get("content", [])]:
-        if detail and clean(detail.get("value", "")):
+        if detail and str(detail.get("value", "")).strip():
             value = detail["value"]
-            if detail.get("type") == "text/plain":
-                return "".join(f"<p>{_escape(p)}</p>" for p in plain_paragraphs(value))
+            if detail.get("type") == "text/plain" and not has_tags(value):
+                return as_html(value)
             return value
     return ""
 
@@ -246,7 +176,7 @@ def _title(entry: Any) -> str:
     value = entry.get("title", "")
     if detail.get("type") in ("text/html", "application/xhtml+xml"):
         return " ".join(html_paragraphs(value))
-    return clean(value)
+    return plain_text(value)
 
 
 def _media_image(entry: Any, base: str) -> tuple[str, str | None] | None:
@@ -265,87 +195,5 @@ def _media_image(entry: Any, base: str) -> tuple[str, str | None] | None:
     return None
 
 
-def _struct_time(value: time.struct_time | None) -> datetime | None:
-    """feedparser's parsed dates are UTC struct_times; nonsense becomes None."""
-    if value is None:
-        return None
-    try:
-        return datetime(*value[:6], tzinfo=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-# --- JSON Feed ---------------------------------------------------------------------------------
-
-
 def _looks_like_json(data: bytes, content_type: str | None) -> bool:
     return "json" in (content_type or "").lower() or data.lstrip()[:1] == b"{"
-
-
-def _parse_json_feed(data: bytes, *, url: str, source: FeedSource, now: datetime) -> ParsedFeed:
-    """Parse a JSON Feed (https://jsonfeed.org, versions 1 and 1.1).
-
-    Raises:
-        ParseError: not JSON, or not a JSON Feed.
-    """
-    try:
-        doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ParseError(url, f"not a readable feed (invalid JSON: {exc})") from None
-    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith(
-        "https://jsonfeed.org/version/"
-    ):
-        raise ParseError(url, "JSON but not a JSON Feed (no 'version: https://jsonfeed.org/...')")
-    title = clean(str(doc.get("title") or "")) or None
-    base = _http_url(doc.get("home_page_url"), url) or url
-    raw = [_json_item(i, base) for i in doc.get("items") or [] if isinstance(i, dict)]
-    return ParsedFeed(title, _items(raw, source, source.section or title or source.name, now))
-
-
-def _json_item(item: dict[str, Any], base: str) -> _Raw:
-    link = _http_url(item.get("url") or item.get("external_url"), base)
-    html = ""
-    for key in ("summary", "content_html", "content_text"):
-        if isinstance(value := item.get(key), str) and value.strip():
-            plain = key != "content_html"
-            html = (
-                "".join(f"<p>{_escape(p)}</p>" for p in plain_paragraphs(value)) if plain else value
-            )
-            break
-    image = next(
-        (u for k in ("image", "banner_image") if (u := image_url(str(item.get(k) or ""), base))),
-        None,
-    )
-    authors = item.get("authors") or [item.get("author")]
-    author = authors[0].get("name") if authors and isinstance(authors[0], dict) else None
-    return _Raw(
-        guid=clean(str(item.get("id") or "")) or None,
-        link=link,
-        title=clean(str(item.get("title") or "")),
-        html=html,
-        author=clean(str(author)) if author else None,
-        published=_iso_date(item.get("date_published") or item.get("date_modified")),
-        image=(image, None) if image else None,
-    )
-
-
-def _iso_date(value: object) -> datetime | None:
-    """An RFC 3339 date as aware UTC; None when missing or malformed (naive means UTC)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _http_url(value: object, base: str) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    url = urljoin(base, value.strip())
-    return url if urlsplit(url).scheme in ("http", "https") else None
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

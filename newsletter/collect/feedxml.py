@@ -1,6 +1,7 @@
 """XML-level checks on feed bytes before and after feedparser. Pure.
 
 ``refuse_entities`` stops entity-expansion attacks before any parser expands anything;
+``readable_anyway`` tells the XML errors feedparser reads through from real ones;
 ``not_a_feed`` says what a document that is no feed is (often a site's HTML home page, which
 names its real feed in a ``<link rel="alternate">``).
 """
@@ -14,9 +15,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 import defusedxml.sax
+import feedparser
 from defusedxml import DefusedXmlException
 
 from ..errors import ParseError
+from .plaintext import visible
 
 _HREF = re.compile(r"\bhref=[\"']?([^\"'\s>]+)", re.I)
 _FEED_LINK = re.compile(
@@ -67,6 +70,23 @@ class _Ignore(xml.sax.handler.ContentHandler):
     """A SAX handler that only lets the parser walk the document."""
 
 
+def readable_anyway(problem: BaseException) -> bool:
+    """Whether feedparser read a document through this XML error: an HTML entity
+    (``&eacute;``: undefined in XML, read by feedparser's own parser), or a warning it
+    raises about a declared encoding or content type."""
+    if isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe):
+        return True
+    return "undefined entity" in str(problem)
+
+
+def xml_error(problem: BaseException) -> str:
+    """An XML error as a person reads it: ``no element found (line 2, column 48)``."""
+    if isinstance(problem, xml.sax.SAXParseException):
+        where = f"line {problem.getLineNumber()}, column {problem.getColumnNumber()}"
+        return f"{problem.getMessage()} ({where})"
+    return str(problem)
+
+
 def not_a_feed(data: bytes, url: str, content_type: str | None, parsed: Any) -> str:
     """Why a document feedparser found no feed in is not a feed, and what to do."""
     head = data[:2048].lstrip().lower()
@@ -75,7 +95,7 @@ def not_a_feed(data: bytes, url: str, content_type: str | None, parsed: Any) -> 
         if (link := _FEED_LINK.search(data[:65536].decode("utf-8", "replace"))) and (
             href := _HREF.search(link[0])
         ):
-            return f"{reason}; the page names its feed: {urljoin(url, href[1])}"
+            return f"{reason}; the page names its feed: {visible(urljoin(url, href[1]))}"
         return f"{reason}; check the URL (a site's feed is often at /feed or /rss.xml)"
     if not data.strip():
         return "empty response, not a feed"

@@ -20,6 +20,8 @@ from ..store.database import Store
 from ..store.feeds import FolderLedger, FolderRead
 from .article_file import ARTICLE_SUFFIXES, parse_article_file
 from .config import SourceSpec
+from .plaintext import clean_article
+from .taken import Collection, store_articles
 
 
 @dataclass
@@ -56,24 +58,26 @@ def store_folders(
     store: Store,
     now: datetime,
     report: Callable[[str], None],
-) -> list[Article]:
+) -> Collection:
     """Read every enabled folder source, store the articles not stored before and record
     each folder's collection (found or missing, new items, skipped files) for
-    ``newsletter sources``; return the new articles. Problems are reported, never raised."""
+    ``newsletter sources``; return the new articles with the items not taken. Problems are
+    reported, never raised."""
     ledger = FolderLedger(store)
-    new: list[Article] = []
+    result = Collection()
     for outcome in read_sources(sources, tz):
         problems = outcome.collected.problems
         for problem in problems:
             report(problem)
-        fresh = store.add_articles(outcome.collected.articles, now)
+        before = len(result.articles)
+        store_articles(store, outcome.collected.articles, now, into=result)
+        fresh = len(result.articles) - before
         skipped = len(problems) if outcome.found else 0
         error = problems[0].removesuffix("; skipped") if problems else None
         if not outcome.found:
             error = "folder not found"
-        ledger.record(outcome.spec.key, FolderRead(outcome.found, len(fresh), skipped, error), now)
-        new += fresh
-    return new
+        ledger.record(outcome.spec.key, FolderRead(outcome.found, fresh, skipped, error), now)
+    return result
 
 
 def read_sources(sources: Iterable[SourceSpec], tz: tzinfo) -> list[FolderOutcome]:
@@ -87,7 +91,9 @@ def read_sources(sources: Iterable[SourceSpec], tz: tzinfo) -> list[FolderOutcom
         if spec.name or spec.section:  # per-source options override what the files say
             changes = {"source": spec.name} if spec.name else {}
             changes |= {"section": spec.section} if spec.section else {}
-            found.articles = [dataclasses.replace(a, **changes) for a in found.articles]
+            found.articles = [
+                clean_article(dataclasses.replace(a, **changes)) for a in found.articles
+            ]
         outcomes.append(FolderOutcome(spec, there, found))
     return outcomes
 

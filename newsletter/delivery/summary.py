@@ -6,13 +6,23 @@ Pure formatting of ``RunSummary``; the command line prints it, the daemon logs i
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
-from ..models import RunSummary
+from ..models import RunSummary, not_taken_counts
 
 
 def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
-    """The one-line summary of a send."""
+    """The one-line summary of a send; what its collection did not take, when anything,
+    at the end (``; collect: 2 new articles stored, not taken: 12 already seen``)."""
+    line = _delivery_line(s, outbox, relay)
+    if counts := not_taken_counts(s.not_taken):
+        n = s.collected
+        line += f"; collect: {n} new article{'s' * (n != 1)} stored, not taken: {counts}"
+    return line
+
+
+def _delivery_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
     if s.edition_key is None:
         return s.note
     head = f"edition {s.edition_key} (#{s.edition_number})"
@@ -65,5 +75,7 @@ def summary_json(s: RunSummary) -> str:
         "rate": round(s.rate, 1),
         "stopped": s.stopped or None,
         "note": s.note or None,
+        "collected": s.collected,
+        "not_taken": dict(Counter(str(item.reason) for item in s.not_taken)),
     }  # fmt: skip
     return json.dumps({"summary": fields})

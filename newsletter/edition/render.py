@@ -9,6 +9,7 @@ each subscriber's values. Pure: templates arrive as a mapping of name to source 
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -230,12 +231,13 @@ def _template_line(tb: TracebackType | None) -> str | None:
 
 
 def inline_css(html: str) -> str:
-    """Inline the ``<style>`` CSS into style attributes; ``@media`` rules stay in a block."""
-    # premailer (with cssutils and lxml) is ~25 MB: loaded only when an edition is rendered,
-    # so a resumed send never pays for it.
-    from premailer import Premailer
+    """Inline the ``<style>`` CSS into style attributes; ``@media`` rules stay in a block.
 
-    return Premailer(
+    premailer also mirrors some CSS into HTML attributes for old mail clients (``bgcolor``,
+    ``align``, ``valign``); only those HTML allows on the element are kept, and never with
+    ``!important`` in the value (``_mail_premailer``).
+    """
+    return _mail_premailer()(
         html,
         allow_network=False,  # never fetch <link> stylesheets
         strip_important=False,  # the hidden preheader and dark mode rely on !important
@@ -247,6 +249,57 @@ def inline_css(html: str) -> str:
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,  # mso-*/-webkit-* would warn per property
     ).transform()
+
+
+# The HTML 4.01 elements each presentational attribute premailer writes is defined on
+# (the reference mail clients follow; HTML5 has none of them).
+_ATTRIBUTE_ELEMENTS = {
+    "bgcolor": frozenset({"body", "table", "tr", "td", "th"}),
+    "valign": frozenset({"col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"}),
+    "align": frozenset(
+        {
+            "applet", "caption", "col", "colgroup", "div", "h1", "h2", "h3", "h4", "h5", "h6",
+            "hr", "iframe", "img", "input", "legend", "object", "p", "table", "tbody", "td",
+            "tfoot", "th", "thead", "tr",
+        }
+    ),
+}  # fmt: skip
+_IMPORTANT = re.compile(r"\s*!\s*important\b", re.IGNORECASE)
+
+
+@functools.cache
+def _mail_premailer() -> type:
+    """premailer's ``Premailer``, writing only valid attributes for CSS it mirrors into HTML.
+
+    premailer 3.10 copies a declaration's ``!important`` into the attribute
+    (``bgcolor="#fafafa !important"``) and adds ``bgcolor`` to any element with a
+    background colour (``<img>`` included), both invalid HTML. Its attribute hook is the
+    one place that knows which attribute it adds to which element.
+    """
+    # premailer (with cssutils and lxml) is ~25 MB: loaded only when an edition is rendered,
+    # so a resumed send never pays for it.
+    from premailer import Premailer
+
+    class MailPremailer(Premailer):  # type: ignore[misc]
+        def _style_to_basic_html_attributes(
+            self, element: Any, style_content: str, force: bool = False
+        ) -> None:
+            before = dict(element.attrib)
+            super()._style_to_basic_html_attributes(element, style_content, force)
+            for name, allowed in _ATTRIBUTE_ELEMENTS.items():
+                value = element.attrib.get(name)
+                if value is None or before.get(name) == value:
+                    continue  # not premailer's: the template's own attribute stays
+                if str(element.tag).lower() in allowed:
+                    value = _IMPORTANT.sub("", value)
+                    # "#abc" -> "#aabbcc" (IBM Notes), now that "!important" is gone
+                    element.attrib[name] = self.six_color(value) if name == "bgcolor" else value
+                elif name in before:
+                    element.attrib[name] = before[name]
+                else:
+                    del element.attrib[name]
+
+    return MailPremailer
 
 
 def check_size(rendered: RenderedEdition, articles: int | None = None) -> str | None:
