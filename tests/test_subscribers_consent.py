@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Iterator
 
+import pytest
 from conftest import Project
+from mounts import Mounts, mounted
 
 DAY = "2026-11-27"
 LIST = "subscribers/subscribers.csv"
+
+
+@pytest.fixture
+def mounts() -> Iterator[Mounts]:
+    with mounted() as made:
+        yield made
 
 
 def rows(project: Project) -> dict[str, dict[str, str]]:
@@ -167,3 +176,57 @@ def test_an_imports_opt_outs_are_remembered_and_hold_against_a_restored_row(
     assert run.code == 0, run.err
     assert "zoe@example.com" not in mailed(recorder)
     assert "subscribers.csv:5: zoe@example.com unsubscribed on" in run.err
+
+
+def test_an_opt_out_only_typed_into_the_csv_holds_when_the_row_is_put_back(
+    project: Project, smtp
+) -> None:
+    """alan is `unsubscribed` in the shipped CSV and nowhere else: the first send records
+    that, so restoring his row as active (by hand, or from an old backup) mails nobody."""
+    recorder, url = smtp
+    assert send(project, url).code == 0
+    assert "alan@example.com" not in mailed(recorder)
+    text = (project.path / LIST).read_text(encoding="utf-8")
+    (project.path / LIST).write_text(text.replace("Alan Turing,unsubscribed", "Alan Turing,active"))
+
+    check = project.run("subscribers", "check")
+    resend = send(project, url)  # the same day's edition: alan is not owed it, he left
+
+    assert check.code == 2 and "alan@example.com is active here but unsubscribed" in check.err
+    assert resend.code == 0, resend.err
+    assert "alan@example.com unsubscribed on" in resend.err
+    assert "alan@example.com" not in mailed(recorder)
+
+
+def test_remove_keeps_the_row_when_the_database_cannot_record_the_opt_out(
+    project: Project, mounts: Mounts
+) -> None:
+    """The opt-out is recorded before the row goes: a database that cannot take it leaves
+    the list as it was, so the address cannot come back through `add`."""
+    assert project.run("send", "--date", DAY).code == 0
+    before = (project.path / LIST).read_bytes()
+    mounts.read_only(project.path / "newsletter.db")
+
+    removed = project.run("subscribers", "remove", "alan@example.com")
+
+    assert removed.code == 2 and "cannot write the database: it is read-only" in removed.err
+    assert (project.path / LIST).read_bytes() == before
+    mounts.unmount(project.path / "newsletter.db")
+    assert project.run("subscribers", "remove", "alan@example.com").code == 0
+    readded = project.run("subscribers", "add", "alan@example.com")
+    assert readded.code == 2 and "alan@example.com unsubscribed on" in readded.err
+
+
+def test_an_unsubscribe_holds_for_both_spellings_of_an_international_domain(
+    project: Project, smtp
+) -> None:
+    recorder, url = smtp
+    assert project.run("subscribers", "unsubscribe", "jane@bücher.example").code == 0
+    with (project.path / LIST).open("a", encoding="utf-8") as handle:
+        handle.write("jane@xn--bcher-kva.example,Jane,active,Berlin\n")
+
+    run = send(project, url)
+
+    assert run.code == 0, run.err
+    assert "jane@bücher.example unsubscribed on" in run.err
+    assert not [r for r in mailed(recorder) if "jane" in r]

@@ -60,6 +60,7 @@ class Sender:
         self.templates: dict[str, MessageTemplate] = {FULL: template}
         self.unsubscribes = Suppressions(store)
         self._reported: set[str] = set()  # file:line of rows named before the first message
+        self._left_in_csv: dict[str, str] = {}  # opt-outs only the CSV holds, to record
 
     async def jobs(self, now: datetime) -> AsyncIterator[Job]:
         """One job per active subscriber still owed the edition, in CSV order."""
@@ -137,8 +138,25 @@ class Sender:
                 self.summary.invalid += 1
             elif row.status is not SubscriberStatus.ACTIVE:
                 self.summary.skipped += 1
+                self._left_in_csv[row.email] = row.status.value
+                if len(self._left_in_csv) >= BATCH:
+                    self._remember_left()
             else:
                 yield row
+        self._remember_left()
+
+    def _remember_left(self) -> None:
+        """Record in the database the opt-outs the CSV holds (typed in by hand, or a row
+        never recorded), so a row later put back as active, by hand or from a backup, is
+        still skipped. Best effort: the send skips them either way this time, and a
+        database that cannot take the write is reported by the ledger's own writes."""
+        if not self._left_in_csv:
+            return
+        try:
+            self.unsubscribes.remember(self._left_in_csv, "subscriber list", self.clock())
+        except Exception as exc:  # never stop a send for this bookkeeping
+            log.warning("opt-outs in the subscriber list not recorded yet: %s", exc)
+        self._left_in_csv.clear()
 
     def on_start(self, job: Job) -> None:
         self.ledger.begin(self.edition.id, job.recipient, job.message_id, self.clock())

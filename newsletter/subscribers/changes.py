@@ -38,6 +38,7 @@ from .edits import (
     add_subscriber,
     create_list,
     edit_list,
+    find_subscriber,
     remove_stale_temps,
     remove_subscriber,
     set_status,
@@ -130,6 +131,7 @@ def add(
 
     Raises: LockedError, InputError, ValueError (bad address or value)."""
     with run_lock(files.lock), Store(files.database) as store:
+        store.check_writable()
         apply_pending(files, store, now)
         create_list(files.subscribers)
         table = Suppressions(store)
@@ -150,12 +152,15 @@ def remove(files: ListFiles, email: str, now: datetime) -> Row | None:
 
     Raises: LockedError, InputError."""
     with run_lock(files.lock), Store(files.database) as store:
+        store.check_writable()
         apply_pending(files, store, now)
-        row = remove_subscriber(files.subscribers, email)
-        status = (row or {}).get("status", "").strip().lower()
-        if row is not None and status in OPTED_OUT:
-            Suppressions(store).remember(_valid({row["email"]: status}), "removed row", now)
-        return row
+        # the opt-out is recorded before the row goes: if the database cannot take it, the
+        # row (and with it the opt-out) stays in the CSV
+        found = find_subscriber(files.subscribers, email)
+        if found is not None and found.status.value in OPTED_OUT:
+            opted_out = {found.email: found.status.value}
+            Suppressions(store).remember(_valid(opted_out), "removed row", now)
+        return remove_subscriber(files.subscribers, email)
 
 
 def import_export(
@@ -172,12 +177,14 @@ def import_export(
         raise InputError(f"{path}: cannot read the export: {exc.strerror}") from None
     export = parse_export(data, str(path), forced)
     with run_lock(files.lock), Store(files.database) as store:
+        store.check_writable()
         apply_pending(files, store, now)
         create_list(files.subscribers)
         table = Suppressions(store)
-        report = merge_import(files.subscribers, str(path), export.rows, table.known)
+        # the export's opt-outs are recorded before the list changes (see ``remove``)
         opted_out = {r.email: r.status.value for r in export.rows if r.status.value in OPTED_OUT}
         table.remember(_valid(opted_out), f"import {path.name}", now)
+        report = merge_import(files.subscribers, str(path), export.rows, table.known)
     return export, report
 
 

@@ -76,8 +76,15 @@ def normalise_address(raw: str) -> str:
     raw = raw.strip()
     if len(raw) <= 254 and _PLAIN.fullmatch(raw):
         local, domain = raw.rsplit("@", 1)
-        if domain.rsplit(".", 1)[-1].lower() not in _SPECIAL_USE and len(local) <= 64:
-            return f"{local}@{domain.lower()}"
+        lower = domain.lower()
+        # an IDNA A-label (xn--) takes the full validator, which gives the Unicode form:
+        # both spellings of a domain are then one address (an unsubscribe holds for both)
+        if (
+            lower.rsplit(".", 1)[-1] not in _SPECIAL_USE
+            and len(local) <= 64
+            and ".xn--" not in f".{lower}"
+        ):
+            return f"{local}@{lower}"
     try:
         return validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError as exc:
