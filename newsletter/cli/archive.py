@@ -28,7 +28,8 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
         raise ConfigError("the web archive is turned off", "set 'archive' to a folder")
     with run_lock(lock_path(settings.database)), Store(settings.database) as store:
         editions = build_archive(site, values.edition_inputs(settings), store)
-    print(f"web archive rebuilt in {short(site.folder)}/: {editions} editions")
+    plural = "s" * (editions != 1)
+    print(f"web archive rebuilt in {short(site.folder)}/: {editions} edition{plural}")
     return 0
 
 
