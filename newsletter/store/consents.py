@@ -122,9 +122,9 @@ class Requests:
         self.db = store.db
 
     def since(self, key: str, start: datetime) -> list[str]:
-        """The times (ISO 8601, oldest first) of ``key``'s requests at or after ``start``."""
+        """The times (ISO 8601, oldest first) of ``key``'s requests after ``start``."""
         rows = self.db.execute(
-            "SELECT at FROM signup_requests WHERE key = ? AND at >= ? ORDER BY at",
+            "SELECT at FROM signup_requests WHERE key = ? AND at > ? ORDER BY at",
             (key, timestamp(start)),
         )
         return [r[0] for r in rows]
