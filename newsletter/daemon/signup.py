@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mailbox
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,9 +35,10 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from ..delivery.sendloop import MaildirTransport, Transport
 from ..edition.notices import render_notice, render_signup_page
 from ..edition.templates import load_templates
-from ..errors import InputError, NewsletterError
+from ..errors import ConfigError, InputError, NewsletterError
 from ..mail.notice import notice_bytes
 from ..models import DeliveryStatus, Job
 from ..settings import Settings
@@ -63,6 +65,7 @@ log = logging.getLogger("newsletter")
 Clock = Callable[[], datetime]
 MAX_BODY = 4096  # bytes: the form's fields fit in well under 1 KB
 FORM_TYPE = "application/x-www-form-urlencoded"
+NOTICES = "notices"  # the outbox's folder for confirmations and welcomes
 SECTIONS_LOOKBACK = timedelta(days=30)  # sections offered: section_order + recent articles
 
 
@@ -175,7 +178,9 @@ async def subscribe(request: web.Request) -> web.Response:
     if body is None:
         return _page(service, "bad", 413, problem="The form is too large.")
     try:
-        fields = parse_qs(body.decode("ascii"), keep_blank_values=True, max_num_fields=40)
+        fields = parse_qs(
+            body.decode("ascii"), keep_blank_values=True, max_num_fields=40, errors="strict"
+        )
         sections = await service.run(offered_sections, service.settings, service.clock())
         wanted = read_form(fields, sections)
     except FormProblem as problem:
@@ -268,7 +273,7 @@ async def _mail(
             settings.from_domain, now, settings.reply_to, context.get("unsubscribe_url"),
         )  # fmt: skip
         sender = parseaddr(settings.from_address)[1]
-        connection = await transport(settings).connect()
+        connection = await notice_transport(settings).connect()
         try:
             outcome = await connection.send(Job(sender, to, "", data))
         finally:
@@ -280,6 +285,24 @@ async def _mail(
         _say(f"{to}: {kind} message not sent: {outcome.code} {outcome.text}")
         return False
     return True
+
+
+def notice_transport(settings: Settings) -> Transport:
+    """The SMTP relay, else the outbox's ``notices`` folder (``outbox/.notices/``, a
+    Maildir++ subfolder mail clients show as a folder): notices kept apart from the
+    editions, so a fresh database beside an outbox holding only notices is not taken for
+    a lost one (job.check_store).
+
+    Raises:
+        ConfigError: the outbox cannot be created.
+    """
+    if settings.smtp_url is not None:
+        return transport(settings)
+    try:
+        mailbox.Maildir(settings.outbox, create=True).add_folder(NOTICES)
+    except OSError as exc:
+        raise ConfigError(f"{settings.outbox}: cannot create the outbox: {exc.strerror}") from None
+    return MaildirTransport(settings.outbox / f".{NOTICES}")
 
 
 # --- the confirmation link -----------------------------------------------------------

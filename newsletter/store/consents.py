@@ -25,9 +25,10 @@ KEEP_REQUESTS = timedelta(days=1)  # the longest window a limit counts over
 
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """One address's consent: ``requested_at`` when the confirmation link was issued,
-    ``confirmed_at`` when it was pressed (ISO 8601, UTC), ``ip`` from where, ``source``
-    how (``web form``), ``applied`` whether the CSV has the row yet."""
+    """One address's consent (``email`` as the reader wrote it): ``requested_at`` when the
+    confirmation link was issued, ``confirmed_at`` when it was pressed (ISO 8601, UTC),
+    ``ip`` from where, ``source`` how (``web form``), ``applied`` whether the CSV has the
+    row yet, ``welcomed`` whether the welcome message went."""
 
     email: str
     name: str
@@ -60,14 +61,16 @@ class Consents:
         ``requested`` time) was confirmed before: confirming twice changes nothing. A newer
         request replaces the record (and is applied and welcomed again)."""
         cursor = self.db.execute(
-            "INSERT INTO consents (email, name, fields, requested_at, confirmed_at, ip, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email) DO UPDATE SET"
-            " name = excluded.name, fields = excluded.fields,"
+            "INSERT INTO consents"
+            " (email, address, name, fields, requested_at, confirmed_at, ip, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(email) DO UPDATE SET"
+            " address = excluded.address, name = excluded.name, fields = excluded.fields,"
             " requested_at = excluded.requested_at, confirmed_at = excluded.confirmed_at,"
             " ip = excluded.ip, source = excluded.source, applied_at = NULL, welcomed_at = NULL"
             " WHERE excluded.requested_at > consents.requested_at",
             (
                 email.lower(),
+                email,
                 name,
                 json.dumps(dict(fields)),
                 timestamp(requested),
@@ -81,8 +84,8 @@ class Consents:
     def pending(self) -> list[Consent]:
         """Confirmed but not yet written into the CSV, oldest first."""
         rows = self.db.execute(
-            "SELECT email, name, fields, requested_at, confirmed_at, ip, source FROM consents"
-            " WHERE applied_at IS NULL ORDER BY confirmed_at"
+            "SELECT address, name, fields, requested_at, confirmed_at, ip, source"
+            " FROM consents WHERE applied_at IS NULL ORDER BY confirmed_at"
         )
         return [Consent(r[0], r[1], json.loads(r[2]), *r[3:]) for r in rows]
 
@@ -104,13 +107,13 @@ class Consents:
     def lookup(self, emails: Sequence[str]) -> dict[str, Consent]:
         """The consents of these addresses (lower-cased keys), in one query."""
         rows = self.db.execute(
-            "SELECT email, name, fields, requested_at, confirmed_at, ip, source,"
+            "SELECT email, address, name, fields, requested_at, confirmed_at, ip, source,"
             " applied_at IS NOT NULL, welcomed_at IS NOT NULL FROM consents"
             " WHERE email IN (SELECT value FROM json_each(?))",
             (json.dumps([e.lower() for e in emails]),),
         )
         return {
-            r[0]: Consent(r[0], r[1], json.loads(r[2]), *r[3:7], bool(r[7]), bool(r[8]))
+            r[0]: Consent(r[1], r[2], json.loads(r[3]), *r[4:8], bool(r[8]), bool(r[9]))
             for r in rows
         }
 

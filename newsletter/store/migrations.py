@@ -118,6 +118,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE consents (
         email TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
         name TEXT NOT NULL DEFAULT '',
         fields TEXT NOT NULL DEFAULT '{}',
         requested_at TEXT NOT NULL,

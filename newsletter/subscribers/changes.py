@@ -102,7 +102,7 @@ def _apply_confirmations(files: ListFiles, store: Store, now: datetime) -> int:
     create_list(files.subscribers)
     changed = 0
     for consent in pending:
-        if consent.email not in left:
+        if consent.email.lower() not in left:
             done = add_subscriber(
                 files.subscribers, consent.email, consent.name, consent.fields, resubscribe=True
             )
