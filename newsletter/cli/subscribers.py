@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import ExitCode, InputError
 from ..models import Subscriber, SubscriberStatus
 from ..settings import Settings
 from ..settings.values import list_files
+from ..store.consents import Consent, Consents
+from ..store.database import Store
 from ..subscribers import changes
 from ..subscribers.consent import contradiction
 from ..subscribers.csvfile import BadRow, normalise_address
 from ..subscribers.edits import Added, find_subscriber
 from ..subscribers.imports import FORMATS
 from .cells import count_of, spreadsheet_safe
+
+T = TypeVar("T")
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,6 +46,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     sub.add_parser("unsubscribe", help="unsubscribe an address now").add_argument("email")
     lst = sub.add_parser("list", help="print the subscribers: email, name, status")
     lst.add_argument("--status", choices=[s.value for s in SubscriberStatus])
+    lst.add_argument(
+        "--consent", action="store_true",
+        help="add a column: when and from which IP address a sign-up was confirmed",
+    )  # fmt: skip
     sub.add_parser("count", help="count subscribers by status")
     sub.add_parser("check", help="validate the list; print each bad row; exit 2 if any")
     imp = sub.add_parser("import", help="merge an export (Mailchimp, Ghost, listmonk, ...)")
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     elif action == "unsubscribe":
         print(_unsubscribe(settings, _address(args.email), now))
     elif action == "list":
-        _list(settings, args.status)
+        _list(settings, args.status, args.consent)
     elif action == "check":
         return _check(settings)
     elif action == "count":
@@ -143,14 +153,46 @@ def _unsubscribe(settings: Settings, email: str, now: datetime) -> str:
     return f"unsubscribed {email}"
 
 
-def _list(settings: Settings, status: str | None) -> None:
+def _list(settings: Settings, status: str | None, consent: bool = False) -> None:
     """``email<TAB>name<TAB>status``, the status a send acts on: an active row whose
-    address left (recorded in the database) is listed with the recorded status."""
-    for row, left in changes.rows(list_files(settings)):
-        if isinstance(row, Subscriber):
+    address left (recorded in the database) is listed with the recorded status. With
+    ``consent``, a fourth column: ``confirmed <time> from <IP> (<how>)`` for an address
+    that signed up through the form, else empty."""
+    listed = (
+        (row, left)
+        for row, left in changes.rows(list_files(settings))
+        if isinstance(row, Subscriber)
+    )
+    for batch in batched(listed, 500):
+        found = consents(settings, [row.email for row, _ in batch]) if consent else {}
+        for row, left in batch:
             shown = left.status if left is not None else row.status.value
-            if status is None or shown == status:
-                print("\t".join(str(spreadsheet_safe(v)) for v in (row.email, row.name, shown)))
+            if status is not None and shown != status:
+                continue
+            cells = [row.email, row.name, shown]
+            if consent:
+                given = found.get(row.email.lower())
+                cells.append(
+                    f"confirmed {given.confirmed_at} from {given.ip} ({given.source})"
+                    if given
+                    else ""
+                )
+            print("\t".join(str(spreadsheet_safe(v)) for v in cells))
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (itertools.batched is Python 3.12's)."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def consents(settings: Settings, emails: list[str]) -> dict[str, Consent]:
+    """The recorded sign-up consents of these addresses (none without a database)."""
+    if not settings.database.exists():
+        return {}
+    with Store(settings.database) as store:
+        return Consents(store).lookup(emails)
 
 
 def _check(settings: Settings) -> int:

@@ -85,6 +85,10 @@ def make_app(settings: Settings, clock: Clock) -> web.Application:
     app[_POOL] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unsubscribe")
     app.router.add_get("/unsubscribe/{token}", confirm_page)
     app.router.add_post("/unsubscribe/{token}", one_click)
+    if settings.public_url:  # the confirmation links point there
+        from .signup import add_signup_routes
+
+        add_signup_routes(app, settings, clock, app[_POOL])
     app.on_cleanup.append(_shutdown_pool)
     app.cleanup_ctx.append(_janitor)
     return app

@@ -3,7 +3,8 @@
 Owns composing (``compose``, pure), rendering with Jinja and premailer (``render``,
 ``templates``) into a ``RenderedEdition`` (``rendered``), section variants (``variants``),
 freezing the day's edition before a send (``freeze``, ``plan``), the web archive
-(``archive``), preview files (``preview``) and the headless browser (``browser``).
+(``archive``), preview files (``preview``), the headless browser (``browser``) and the sign-up pages
+and messages (``notices``).
 
 May import: store, subscribers.
 """

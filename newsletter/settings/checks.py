@@ -315,3 +315,17 @@ def listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def proxy(value: str) -> str:
+    """One of ``trusted_proxies``: an IP address or network (``10.0.0.1``, ``10.0.0.0/8``,
+    ``::1``), by Python's ipaddress; returned as ipaddress writes it."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise SettingError(
+            f"{value!r} is not an IP address or network",
+            'write the reverse proxy\'s address, e.g. ["127.0.0.1"] or ["10.0.0.0/8"]',
+        ) from None

@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     late_grace: timedelta = timedelta(hours=3)  # a run missed by less is made up at start
     # HOST:PORT of `newsletter serve` (unsubscribe links, /healthz), behind a TLS proxy
     listen: str = "127.0.0.1:8080"
+    # --- sign-up on `newsletter serve` (with public_url) ---
+    confirm_hours: float = Field(default=48.0, gt=0, le=720)  # a confirmation link's life
+    signup_per_ip_hour: int = Field(default=10, ge=1)  # sign-up requests from one IP an hour
+    trusted_proxies: list[str] = Field(default_factory=list)  # whose X-Forwarded-For counts
+    welcome: bool = False  # send the welcome message once a sign-up is confirmed
 
     @classmethod
     def settings_customise_sources(
@@ -238,6 +243,11 @@ class Settings(BaseSettings):
     def _form(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else FORMS[info.field_name](value)
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        return [checks.proxy(v) for v in value]
+
     @field_validator("secret_key")
     @classmethod
     def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -294,6 +304,7 @@ LIST_EXAMPLES = {
     "sources": '["seeds", "https://example.org/feed.xml"]',
     "section_order": '["World", "Sport"]',
     "previous_secret_keys": '["<the former secret_key>"]',
+    "trusted_proxies": '["127.0.0.1"]',
 }
 
 

@@ -112,4 +112,23 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT
     ) WITHOUT ROWID;
     """,
+    # 7 (sign-up): confirmed sign-ups (who consented, when, from which address, applied to
+    # the CSV under the run lock like an unsubscribe), and the recent sign-up requests
+    # their rate limits count (only a day's worth is kept)
+    """
+    CREATE TABLE consents (
+        email TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        fields TEXT NOT NULL DEFAULT '{}',
+        requested_at TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        source TEXT NOT NULL,
+        applied_at TEXT,
+        welcomed_at TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE signup_requests (key TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE INDEX signup_requests_key ON signup_requests(key, at);
+    """,
 )

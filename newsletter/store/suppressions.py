@@ -15,12 +15,17 @@ from datetime import datetime
 
 from .database import Store, timestamp
 
+# A spam complaint (a feedback-loop report): the strongest record. The sign-up form never
+# lifts it (only an operator's ``subscribers add --resubscribe`` does); the CSV says
+# ``unsubscribed`` for it.
+COMPLAINT = "complaint"
+
 
 @dataclass(frozen=True, slots=True)
 class Left:
-    """One address's record: ``status`` unsubscribed or bounced, ``source`` who recorded it
-    (``command line``, ``web``, ``bounce``, ``import FILE``), ``since`` when (ISO 8601, UTC),
-    ``applied`` whether the CSV says so yet."""
+    """One address's record: ``status`` unsubscribed, bounced or complaint, ``source`` who
+    recorded it (``command line``, ``web``, ``bounce``, ``import FILE``), ``since`` when
+    (ISO 8601, UTC), ``applied`` whether the CSV says so yet."""
 
     status: str
     source: str
@@ -54,11 +59,12 @@ class Suppressions:
     def record(self, email: str, status: str, source: str, now: datetime) -> bool:
         """Record an unsubscribe (or bounce) to apply to the CSV; False when the address was
         recorded before (it is applied again: the CSV may have been edited by hand since).
-        An unsubscribe is never downgraded to a bounce."""
+        An unsubscribe is never downgraded to a bounce, nor a complaint to anything."""
         known = self.known(email)
         self.db.execute(
             "INSERT INTO suppressions (email, status, source, created_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(email) DO UPDATE SET applied_at = NULL, status = CASE"
+            " WHEN 'complaint' IN (suppressions.status, excluded.status) THEN 'complaint'"
             " WHEN suppressions.status = 'unsubscribed' THEN 'unsubscribed'"
             " ELSE excluded.status END",
             (email.lower(), str(status), source, timestamp(now)),

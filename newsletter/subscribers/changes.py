@@ -26,9 +26,10 @@ from pathlib import Path
 
 from ..errors import InputError, LockedError
 from ..models import Subscriber, SubscriberStatus
+from ..store.consents import Consents
 from ..store.database import Store
 from ..store.lock import lock_path, run_lock
-from ..store.suppressions import Left, Suppressions
+from ..store.suppressions import COMPLAINT, Left, Suppressions
 from .consent import refuse_if_left, with_records
 from .csvfile import BadRow, clean_field, normalise_address, read_subscribers
 from .edits import (
@@ -64,22 +65,51 @@ class ListFiles:
 
 
 def apply_pending(files: ListFiles, store: Store, now: datetime) -> int:
-    """Write recorded unsubscribes and bounces into the CSV; the caller holds the lock.
+    """Write recorded sign-ups, unsubscribes and bounces into the CSV; the caller holds
+    the lock.
 
     First removes the temp files an interrupted rewrite left (every locked run starts
-    here). Returns how many rows changed. Raises:
+    here). Confirmed sign-ups go first, then who left: a confirmation lifts the record of
+    who left when it is made, so a record still there is newer and wins. Returns how many
+    rows changed. Raises:
         InputError: the CSV cannot be read or written (the records stay pending).
     """
     for stale in remove_stale_temps(files.subscribers):
         log.info("%s: removed, left by an interrupted rewrite of the list", stale)
+    joined = _apply_confirmations(files, store, now)
     table = Suppressions(store)
     pending = table.pending()
     if not pending:
-        return 0
-    statuses = {email: SubscriberStatus(status) for email, status in pending.items()}
+        return joined
+    statuses = {email: _csv_status(status) for email, status in pending.items()}
     changed = set_status(files.subscribers, statuses)
     table.mark_applied(pending, now)
-    return len(changed)
+    return joined + len(changed)
+
+
+def _csv_status(status: str) -> SubscriberStatus:
+    """The CSV's word for a record: a complaint is an unsubscribe there."""
+    return SubscriberStatus.UNSUBSCRIBED if status == COMPLAINT else SubscriberStatus(status)
+
+
+def _apply_confirmations(files: ListFiles, store: Store, now: datetime) -> int:
+    """Add (or make active again) the rows of confirmed sign-ups not in the CSV yet; one
+    whose address left again since is skipped (its record wins). Raises: InputError."""
+    consents = Consents(store)
+    pending = consents.pending()
+    if not pending:
+        return 0
+    left = Suppressions(store).lookup([c.email for c in pending])
+    create_list(files.subscribers)
+    changed = 0
+    for consent in pending:
+        if consent.email.lower() not in left:
+            done = add_subscriber(
+                files.subscribers, consent.email, consent.name, consent.fields, resubscribe=True
+            )
+            changed += done.outcome != "unchanged"
+    consents.mark_applied([c.email for c in pending], now)
+    return changed
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,10 +29,14 @@ PREFIX = "u1"
 _MAX_TOKEN = 600  # an address is at most 254 bytes: 16 + 254 bytes base64-encoded is 360
 
 
-def derive_key(secret: bytes) -> bytes:
-    """The 64-byte AES-256-SIV key for unsubscribe tokens, derived from ``secret_key``
-    (a separate derivation per use, so the same secret can sign other things safely)."""
-    return hmac.digest(secret, b"newsletter unsubscribe token v1", "sha512")
+UNSUBSCRIBE = b"newsletter unsubscribe token v1"
+
+
+def derive_key(secret: bytes, purpose: bytes = UNSUBSCRIBE) -> bytes:
+    """The 64-byte AES-256-SIV key for one kind of token, derived from ``secret_key`` with
+    HMAC-SHA512 over ``purpose`` (a separate key per use, so a token of one kind never
+    decrypts as another: the sign-up confirmations use their own purpose)."""
+    return hmac.digest(secret, purpose, "sha512")
 
 
 def key_fingerprint(secret: bytes) -> str:
