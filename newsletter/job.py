@@ -16,27 +16,32 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
 from .collect.folders import store_folders
 from .collect.plaintext import visible
 from .collect.taken import Collection
+from .delivery.proofs import ProofOrder, said, send_proofs
 from .delivery.sender import Progress, Sender, count_rows
 from .delivery.sendloop import SendLoop, describe
 from .delivery.throttle import RateLimiter
+from .edition import approval
 from .edition.freeze import prepare_for_send
 from .edition.plan import EditionPlan
 from .edition.variants import Variants
 from .errors import InputError, StoreError
 from .mail.personalize import MessageTemplate
+from .mail.proof import proof_rendering
 from .models import Article, RunSummary
 from .settings import Settings, values
 from .store.database import Store
 from .store.dbfile import refuse_lost_history
 from .store.ledger import Ledger, journal_path, recover
 from .store.lock import lock_path, run_lock
+from .store.reviews import Reviews
 from .subscribers.changes import apply_pending, mark_bounced
 
 log = logging.getLogger("newsletter")
@@ -50,6 +55,7 @@ def run_send(
     day: date | None = None,
     progress: Progress | None = None,
     retry_only: bool = False,
+    proof_to: Sequence[str] = (),
 ) -> RunSummary:
     """The daily job, for the command line: ``send_edition`` in its own event loop, where
     SIGTERM and SIGINT stop it gracefully (in-flight messages finish and are recorded).
@@ -63,7 +69,7 @@ def run_send(
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        return await send_edition(settings, now, clock, stop, day, progress, retry_only)
+        return await send_edition(settings, now, clock, stop, day, progress, retry_only, proof_to)
 
     return asyncio.run(main())
 
@@ -76,9 +82,12 @@ async def send_edition(
     day: date | None = None,
     progress: Progress | None = None,
     retry_only: bool = False,
+    proof_to: Sequence[str] = (),
 ) -> RunSummary:
     """Under the lock: collect, compose or resume the day's edition, and deliver it to every
-    active subscriber still owed it (``retry_only``: only to deferred ones).
+    active subscriber still owed it (``retry_only``: only to deferred ones) once the
+    approval gate lets it (else ``summary.waiting`` says why). With ``proof_to``, send the
+    editors a proof of it instead (``summary.proofs``) and nobody on the list.
 
     Raises:
         LockedError: another run holds the lock; nothing was done.
@@ -105,6 +114,12 @@ async def send_edition(
             return summary
         summary.edition_key, summary.edition_number = plan.day, plan.number
         summary.in_doubt = store.in_doubt(plan.stored.id)
+        if proof_to:
+            summary.proofs = await proof(settings, store, plan, proof_to, now)
+            return summary
+        summary.waiting = await gate(settings, store, plan, now)
+        if summary.waiting:
+            return summary
         template = personalize(settings, store, plan, now)
         sender = Sender(
             store, Ledger(store.db, journal_path(store.path)), plan.stored, template,
@@ -186,8 +201,57 @@ async def freeze(
         TemplateError, EditionTooLarge, InputError: nothing has been sent.
     """
     inputs, site = values.edition_inputs(settings), values.archive_site(settings)
+    site = site if settings.approval == approval.NONE else None  # published once the gate opens
     isolation = settings.render_isolation
     return await prepare_for_send(inputs, site, store, day, now, retry_only, rows or 0, isolation)
+
+
+async def gate(settings: Settings, store: Store, plan: EditionPlan, now: datetime) -> str:
+    """Empty when the list may get the edition now (the ``approval`` setting), else why
+    not and what to run; a version not shown to the editors yet is proofed to ``proof_to``
+    first (a new edition, or one changed since its approval). Raises: as ``proof``."""
+    if settings.approval == approval.NONE:
+        return ""
+    assert plan.stored is not None
+    version, reviews = values.edition_fingerprint(settings, plan), Reviews(store)
+    decisions = reviews.decisions(plan.stored.id)
+    verdict = approval.verdict(settings.approval, plan.day, decisions, version)
+    if verdict.may_send:
+        if (site := values.archive_site(settings)) is not None:  # kept off until now
+            from .edition.archive import publish_edition  # Jinja and premailer
+
+            publish_edition(site, values.edition_inputs(settings), store, plan.day, _warn)
+        return ""
+    seen = reviews.proof_sent(plan.stored.id, version)
+    if verdict.wants_proof and settings.proof_to and not seen:
+        sent = await proof(settings, store, plan, settings.proof_to, now)
+        log.warning("proof of edition %s: %s", plan.day, said(sent))
+    return verdict.reason
+
+
+async def proof(
+    settings: Settings, store: Store, plan: EditionPlan, to: Sequence[str], now: datetime
+) -> dict[str, str]:
+    """Send each editor in ``to`` a proof of the edition (``delivery.proofs``); return
+    address → ``sent`` or what happened instead.
+
+    Raises:
+        RelayError (no proof was sent), ConfigError (DKIM), StoreError (not recorded).
+    """
+    assert plan.stored is not None
+    version, secret = values.edition_fingerprint(settings, plan), values.secret_key(settings, store)
+    # Its own Message-ID: a proof to an editor on the list must not pass for their copy.
+    tag = f"{plan.tag}.proof{now:%H%M%S}"
+    context = replace(values.mail_context(settings, plan, secret, now), edition_tag=tag)
+
+    def template_for(editor: str) -> MessageTemplate:
+        note = values.proof_note(settings, secret, plan, version, editor, now)
+        return MessageTemplate(proof_rendering(plan.rendered, settings.language, note), context)
+
+    envelope = settings.from_email
+    order = ProofOrder(plan.stored.id, version, tuple(to), settings.subscribers, envelope)
+    policy = replace(values.send_policy(settings), connections=1)
+    return await send_proofs(store, order, template_for, values.transport(settings), policy, now)
 
 
 def personalize(

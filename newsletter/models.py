@@ -171,6 +171,8 @@ class RunSummary:
     collected: int = 0  # new articles the run's collection stored
     not_taken: tuple[NotTaken, ...] = ()  # items that collection did not store, and why
     stopped: str = ""  # why the run stopped before the end of the list (signal, pause...)
+    waiting: str = ""  # why the list may not get the edition yet (the approval gate)
+    proofs: dict[str, str] = field(default_factory=dict)  # editor -> "sent" or what happened
 
     @property
     def incomplete(self) -> bool:

@@ -99,6 +99,7 @@ def serve_command(
         raise ConfigError(f"--listen: {exc}", "write --listen 127.0.0.1:8080") from None
     # A daemon reports every run: the run lines are INFO (cron's `send` stays quiet).
     logging.getLogger("newsletter").setLevel(logging.INFO)
+    from ..daemon.review import add_review_routes  # a proof's approve/hold links
     from ..daemon.scheduler import Daemon  # APScheduler and aiohttp: only for serve
     from ..daemon.web import make_app  # the unsubscribe endpoint, on the daemon's loop
 
@@ -107,7 +108,9 @@ def serve_command(
     print(f"serving unsubscribe links on http://{host}:{port}/unsubscribe/ and GET /healthz")
     sys.stdout.flush()
     try:
-        return asyncio.run(Daemon(settings, clock).run(host, port, make_app(settings, clock)))
+        app = make_app(settings, clock)
+        add_review_routes(app, settings, clock)
+        return asyncio.run(Daemon(settings, clock).run(host, port, app))
     except OSError as exc:
         raise ConfigError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",

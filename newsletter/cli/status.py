@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..settings import Settings
-from ..store.database import Store
+from ..store.database import Store, StoredEdition
 from .arguments import day
 from .cells import count_of, spreadsheet_safe
 
@@ -45,13 +45,43 @@ def status_table(settings: Settings, day: date | None) -> str:
         return "no editions yet"
     with Store(settings.database) as store:
         editions = [(e, c) for e, c in store.editions() if day is None or e.day == day]
+        reviews = {e.id: review_lines(settings, store, e, c) for e, c in editions}
     if not editions:
         return f"no edition for {day}" if day else "no editions yet"
     lines = [f"{'date':<10}  {'#':>4}  " + "  ".join(f"{c:>8}" for c in COLUMNS) + "  subject"]
     for edition, counts in editions:
         cells = "  ".join(f"{counts.get(c, 0):>8}" for c in COLUMNS)
         lines.append(f"{edition.day}  {edition.number:>4}  {cells}  {edition.subject}")
+        lines += reviews[edition.id]
     return "\n".join(lines)
+
+
+def review_lines(
+    settings: Settings, store: Store, edition: StoredEdition, counts: dict[str, int]
+) -> list[str]:
+    """Under an edition: its proofs (to whom, when, how it went), its decisions (approved
+    or held, by which command or link, when, why) and, with an approval gate, whether the
+    list may get it (judged on the version as frozen: a send renders it again first)."""
+    from ..edition.approval import NONE, describe, fingerprint, verdict
+    from ..settings.values import identity
+    from ..store.reviews import Reviews
+
+    reviews = Reviews(store)
+    lines = [
+        f"    proof to {p.email} at {_when(p.sent_at)}: {p.outcome}"
+        for p in reviews.proofs(edition.id)
+    ]
+    decisions = reviews.decisions(edition.id)
+    lines += [f"    {describe(d)}" + (f": {d.reason}" if d.reason else "") for d in decisions]
+    if settings.approval != NONE and not counts.get("sent"):
+        version = fingerprint(edition.article_ids, edition.fingerprint, identity(settings))
+        gate = verdict(settings.approval, edition.day, decisions, version)
+        lines.append(f"    {'may be sent' if gate.may_send else gate.reason}")
+    return lines
+
+
+def _when(stamp: str) -> str:
+    return stamp.replace("T", " ").removesuffix("+00:00")[:16] + " UTC"
 
 
 def export_outcomes(settings: Settings, day: date | None, out: Path) -> int:

@@ -24,7 +24,7 @@ class RunRecord:
     day: str  # the edition's date, YYYY-MM-DD
     started: datetime
     finished: datetime
-    outcome: str  # sent | incomplete | stopped | nothing | already-done | locked | error
+    outcome: str  # sent | incomplete | stopped | nothing | waiting | locked | error
     summary: dict[str, Any] | None = None  # report.summary_json's fields
     error: str | None = None
 
@@ -41,6 +41,7 @@ class HealthState:
     running: bool = False
     last_run: RunRecord | None = None
     last_error: tuple[datetime, str] | None = None
+    waiting: dict[str, str] | None = None  # the edition waiting for approval: day, reason, since
 
     def record(self, run: RunRecord) -> None:
         self.last_run = run
@@ -74,6 +75,7 @@ class HealthState:
                 "summary": run.summary,
                 "error": run.error,
             },
+            "waiting": self.waiting,
             "next_run": _iso(self.next_send()),
             "next_collect": _iso(self.next_collect()),
             "last_error": None

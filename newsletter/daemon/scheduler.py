@@ -21,6 +21,7 @@ because ``AsyncIOScheduler.shutdown()`` cancels running coroutine jobs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -33,6 +34,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ..delivery.summary import summary_json, summary_line
+from ..edition.approval import REQUIRED
 from ..errors import LockedError, NewsletterError
 from ..job import collect_locked, send_edition
 from ..models import RunSummary
@@ -41,7 +43,8 @@ from ..settings.cron import Crontab, next_runs, parse_schedule, previous_run
 from ..settings.values import delivered_to
 from ..store.database import Store
 from .health import HealthState, RunRecord, add_health_routes, start_http
-from .trigger import CrontabTrigger
+from .proofs import WAIT_POLL, last_decision, proof_if_due
+from .trigger import CrontabTrigger, LeadTrigger
 
 log = logging.getLogger("newsletter")
 LOOKBACK = timedelta(days=8)  # far enough to find a weekly schedule's last run
@@ -93,6 +96,7 @@ class Daemon:
             else None
         )
         self.tasks: set[asyncio.Task[None]] = set()
+        self.watching: set[date] = set()  # days whose edition waits for a decision
         self.health = HealthState(clock(), settings.schedule, settings.timezone)
         grace = max(1, int(settings.late_grace.total_seconds()))
         self.scheduler = AsyncIOScheduler(
@@ -142,7 +146,10 @@ class Daemon:
             self.health.running = True
             summary = await send_edition(self.settings, started, self.clock, self.stop, day)
             run = RunRecord(str(day), started, self.clock(), outcome(summary), fields(summary))
-            if not summary.stopped:  # stopped by a signal: a restart resumes the day
+            self.health.waiting = None
+            if summary.waiting:  # the approval gate: not done, tried again on a decision
+                self.wait_for_decision(day, summary.waiting, started)
+            elif not summary.stopped:  # stopped by a signal: a restart resumes the day
                 self.mark_done(run)
         except LockedError as exc:  # not an error of the daemon: /healthz stays 200
             self.report(RunRecord(str(day), started, self.clock(), "locked"), note=exc.message)
@@ -155,6 +162,49 @@ class Daemon:
             self.report(run, summary)
         finally:
             self.health.running = False
+
+    # --- the approval gate (daemon.proofs) ---
+    def wait_for_decision(self, day: date, reason: str, since: datetime) -> None:
+        """Show ``day``'s edition as waiting on /healthz, and send it as soon as someone
+        decides, for ``late_grace`` from ``since``; later, the next scheduled run tries."""
+        self.health.waiting = {"day": str(day), "reason": reason, "since": since.isoformat()}
+        if day not in self.watching:
+            self.watching.add(day)
+            self.start_task(self.watch(day, since + self.settings.late_grace))
+
+    async def watch(self, day: date, until: datetime) -> None:
+        try:
+            seen = await asyncio.to_thread(last_decision, self.settings)
+            while self.clock() < until and not self.stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), WAIT_POLL)
+                if await asyncio.to_thread(last_decision, self.settings) != seen:
+                    break
+            else:
+                if not self.stop.is_set():
+                    log.warning(
+                        "edition %s: no decision within late_grace; once approved, "
+                        "'newsletter send --date %s' sends it", day, day,
+                    )  # fmt: skip
+                return
+        finally:
+            self.watching.discard(day)
+        await self.send_day(day)
+
+    async def scheduled_proof(self) -> None:
+        """The proof, ``proof_lead`` before the send: of the day that send will mail."""
+        send = self.trigger.crontab.next_at_or_after(self.clock())
+        if send is not None:
+            await self.spawn(self.proof_day(send.astimezone(self.settings.zone).date()))
+
+    async def proof_day(self, day: date) -> None:
+        try:
+            log.info("%s", await proof_if_due(self.settings, day, self.clock()))
+        except LockedError:
+            log.info("proof of edition %s skipped: another run holds the lock", day)
+        except NewsletterError as exc:
+            log.warning("proof of edition %s not sent: %s", day, exc)
+            self.health.error(self.clock(), f"proof: {exc}")
 
     async def scheduled_collect(self) -> None:
         await self.spawn(self.collect())
@@ -238,6 +288,9 @@ class Daemon:
     def start_scheduler(self) -> None:
         send = self.scheduler.add_job(self.scheduled_send, self.trigger, id="send")
         self.health.next_send = lambda: send.next_run_time
+        if self.settings.approval == REQUIRED and self.settings.proof_to:
+            lead = LeadTrigger(self.trigger.crontab, self.settings.proof_lead)
+            self.scheduler.add_job(self.scheduled_proof, lead, id="proof")
         if self.collect_trigger is not None:
             collect = self.scheduler.add_job(
                 self.scheduled_collect, self.collect_trigger, id="collect"
@@ -310,6 +363,8 @@ class Daemon:
 def outcome(summary: RunSummary) -> str:
     if summary.edition_key is None:
         return "nothing"
+    if summary.waiting:
+        return "waiting"
     if summary.stopped:
         return "stopped"
     return "incomplete" if summary.incomplete else "sent"

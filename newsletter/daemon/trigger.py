@@ -4,7 +4,7 @@ from ``settings.cron.Crontab`` (cronsim, daylight-saving changes as Debian cron 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 
@@ -29,3 +29,24 @@ class CrontabTrigger(BaseTrigger):
 
     def __str__(self) -> str:
         return str(self.crontab)
+
+
+class LeadTrigger(CrontabTrigger):
+    """Fires ``lead`` before each of ``crontab``'s times (the proof before a send)."""
+
+    def __init__(self, crontab: Crontab, lead: timedelta) -> None:
+        super().__init__(crontab)
+        self.lead = lead
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """As ``CrontabTrigger``'s, for the send times ``lead`` later."""
+        if previous_fire_time is not None:
+            send = self.crontab.next_after(previous_fire_time + self.lead)
+        else:
+            send = self.crontab.next_at_or_after(now + self.lead)
+        return None if send is None else send - self.lead
+
+    def __str__(self) -> str:
+        return f"{self.crontab} - {self.lead}"

@@ -36,7 +36,7 @@ from ..settings import Settings
 from ..settings.values import list_files, secret_key
 from ..store.database import Store
 from ..subscribers.changes import apply_if_free, unsubscribe
-from ..subscribers.tokens import TokenCodec, key_fingerprint
+from ..subscribers.tokens import UNSUBSCRIBE, TokenCodec, key_fingerprint
 
 Clock = Callable[[], datetime]
 APPLY_EVERY = 60.0  # seconds between attempts to write pending unsubscribes into the CSV
@@ -45,10 +45,12 @@ _CLOCK = web.AppKey("clock", Callable[[], datetime])  # type: ignore[arg-type]
 _POOL = web.AppKey("pool", ThreadPoolExecutor)
 
 
-def token_codec(settings: Settings, store: Store, now: datetime) -> TokenCodec:
-    """The codec for incoming tokens: the current key, plus each previous key until
-    ``previous_secret_keys_days`` after it was first seen listed as previous (recorded in
-    the database, so nobody has to write a date down when rotating)."""
+def token_codec(
+    settings: Settings, store: Store, now: datetime, purpose: str = UNSUBSCRIBE
+) -> TokenCodec:
+    """The codec for incoming tokens of ``purpose``: the current key, plus each previous key
+    until ``previous_secret_keys_days`` after it was first seen listed as previous (recorded
+    in the database, so nobody has to write a date down when rotating)."""
     previous: list[bytes] = []
     for old in settings.previous_secret_keys:
         raw = old.get_secret_value().encode()
@@ -61,7 +63,7 @@ def token_codec(settings: Settings, store: Store, now: datetime) -> TokenCodec:
             days=settings.previous_secret_keys_days
         ):
             previous.append(raw)
-    return TokenCodec(secret_key(settings, store), settings.list_identifier, previous)
+    return TokenCodec(secret_key(settings, store), settings.list_identifier, previous, purpose)
 
 
 class _QuietBadRequests(logging.Filter):

@@ -25,6 +25,8 @@ def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
 def _delivery_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
     if s.edition_key is None:
         return s.note
+    if s.waiting:  # the approval gate: nobody on the list was mailed
+        return s.waiting
     head = f"edition {s.edition_key} (#{s.edition_number})"
     if s.sent == s.deferred == s.failed == s.in_doubt == 0 and not s.stopped:
         if s.already_failed:
@@ -75,6 +77,7 @@ def summary_json(s: RunSummary) -> str:
         "rate": round(s.rate, 1),
         "stopped": s.stopped or None,
         "note": s.note or None,
+        "waiting": s.waiting or None,
         "collected": s.collected,
         "not_taken": dict(Counter(str(item.reason) for item in s.not_taken)),
     }  # fmt: skip

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -151,6 +152,12 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)  # whose X-Forwarded-For counts
     welcome: bool = False  # send the welcome message once a sign-up is confirmed
 
+    # --- editors: proofs and the approval gate ---
+    approval: Literal["none", "required", "veto"] = "none"  # who must agree before a send
+    # editors' addresses for proofs; in the environment "a@x.org, b@y.org" (no JSON needed)
+    proof_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    proof_lead: timedelta = timedelta(hours=1)  # how early `serve` sends the proof
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -221,7 +228,18 @@ class Settings(BaseSettings):
             return value.strip()
         return None
 
-    @field_validator("late_grace", mode="before")
+    @field_validator("proof_to", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        # one address alone, or "a@x, b@y", is a list of them
+        return [a for a in re.split(r"[,\s]+", value) if a] if isinstance(value, str) else value
+
+    @field_validator("proof_to")
+    @classmethod
+    def _proof_addresses(cls, value: list[str]) -> list[str]:
+        return [checks.mailbox(address, with_name=False) for address in value]
+
+    @field_validator("late_grace", "proof_lead", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)  # raises ValueError with the accepted forms

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..delivery.sendloop import Policy, Transport
     from ..mail.dkim import DkimSigner
     from ..mail.personalize import MailContext
+    from ..mail.proof import ProofNote
 
 
 def collect_config(settings: Settings) -> CollectConfig:
@@ -122,6 +123,45 @@ def mail_context(
         reply_to=settings.reply_to,
         dkim=dkim_signer(settings, now),
     )
+
+
+# --- editors' review: proofs and the approval gate -------------------------------------
+
+
+def identity(settings: Settings) -> tuple[str, ...]:
+    """The mail settings an approval covers besides the rendering (which already shows the
+    list's name, postal address and links): what the headers say and who signs."""
+    return (
+        settings.from_address, settings.reply_to or "", settings.list_identifier,
+        settings.newsletter_name, settings.unsubscribe_mailto or settings.from_email,
+        settings.public_url or "", settings.dkim_selector or "",
+        settings.dkim_domain or settings.from_domain,
+    )  # fmt: skip
+
+
+def edition_fingerprint(settings: Settings, plan: EditionPlan) -> str:
+    """The approval fingerprint of ``plan`` as rendered now (``edition.approval``)."""
+    from ..edition.approval import fingerprint
+
+    return fingerprint(plan.article_ids, plan.rendered.fingerprint, identity(settings))
+
+
+def proof_note(
+    settings: Settings, secret: bytes, plan: EditionPlan, version: str, editor: str, now: datetime
+) -> ProofNote | None:
+    """What opens an editor's proof: None without an approval gate; else the edition's day
+    and, with ``public_url``, the editor's own signed approve/hold link."""
+    from ..edition.approval import LINK_LIFETIME, NONE, ReviewLink, review_codec
+    from ..mail.proof import ProofNote
+
+    if settings.approval == NONE:
+        return None
+    link = None
+    if settings.public_url:
+        review = ReviewLink(plan.day, version, editor, now + LINK_LIFETIME)
+        token = review.seal(review_codec(secret, settings.list_identifier))
+        link = f"{settings.public_url.rstrip('/')}/review/{token}"
+    return ProofNote(plan.day.isoformat(), link)
 
 
 def transport(settings: Settings) -> Transport:

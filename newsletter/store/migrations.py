@@ -131,4 +131,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE signup_requests (key TEXT NOT NULL, at TEXT NOT NULL);
     CREATE INDEX signup_requests_key ON signup_requests(key, at);
     """,
+    # 8 (editors' review): proofs sent to editors, and their approve/hold decisions; both
+    # name the exact edition they are about by its approval fingerprint
+    """
+    CREATE TABLE edition_proofs (
+        edition_id INTEGER NOT NULL REFERENCES editions(id),
+        email TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        sent_at TEXT NOT NULL
+    );
+    CREATE INDEX edition_proofs_edition ON edition_proofs(edition_id);
+    CREATE TABLE edition_decisions (
+        id INTEGER PRIMARY KEY,
+        edition_id INTEGER NOT NULL REFERENCES editions(id),
+        fingerprint TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        source TEXT NOT NULL,
+        who TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        decided_at TEXT NOT NULL
+    );
+    CREATE INDEX edition_decisions_edition ON edition_decisions(edition_id);
+    """,
 )

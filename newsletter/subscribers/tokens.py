@@ -12,6 +12,10 @@ associated data. So:
   accepted (``previous_secret_keys``, for ``previous_secret_keys_days``).
 
 Format: ``"u1" + base64url(SIV tag || ciphertext)``; the version prefix lets it change.
+
+The same codec seals other short texts for other purposes (``REVIEW``: the approve/hold
+links of a proof): each purpose has its own key derivation, prefix and associated data,
+so a token made for one purpose never reads as another's.
 """
 
 from __future__ import annotations
@@ -27,16 +31,21 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 PREFIX = "u1"
 _MAX_TOKEN = 600  # an address is at most 254 bytes: 16 + 254 bytes base64-encoded is 360
+UNSUBSCRIBE, REVIEW = "unsubscribe", "review"
+# purpose -> (key derivation label, token prefix, associated data besides the list id)
+_PURPOSES: dict[str, tuple[bytes, str, tuple[bytes, ...]]] = {
+    UNSUBSCRIBE: (b"newsletter unsubscribe token v1", PREFIX, ()),
+    REVIEW: (b"newsletter review token v1", "r1", (b"review",)),
+}
 
 
-UNSUBSCRIBE = b"newsletter unsubscribe token v1"
-
-
-def derive_key(secret: bytes, purpose: bytes = UNSUBSCRIBE) -> bytes:
+def derive_key(secret: bytes, purpose: str | bytes = UNSUBSCRIBE) -> bytes:
     """The 64-byte AES-256-SIV key for one kind of token, derived from ``secret_key`` with
-    HMAC-SHA512 over ``purpose`` (a separate key per use, so a token of one kind never
-    decrypts as another: the sign-up confirmations use their own purpose)."""
-    return hmac.digest(secret, purpose, "sha512")
+    HMAC-SHA512 over the purpose's label (a separate key per use, so a token of one kind
+    never decrypts as another). ``purpose`` is one of this module's purposes, or a label of
+    its own (the sign-up confirmations use theirs)."""
+    label = _PURPOSES[purpose][0] if isinstance(purpose, str) else purpose
+    return hmac.digest(secret, label, "sha512")
 
 
 def key_fingerprint(secret: bytes) -> str:
@@ -47,22 +56,33 @@ def key_fingerprint(secret: bytes) -> str:
 class TokenCodec:
     """Makes tokens with the current key; reads tokens made with it or an accepted old one."""
 
-    def __init__(self, secret: bytes, list_id: str, previous: Sequence[bytes] = ()) -> None:
-        self._current = AESSIV(derive_key(secret))
-        self._accepted = [self._current, *(AESSIV(derive_key(p)) for p in previous)]
-        self._ad = [list_id.encode()]
+    def __init__(
+        self,
+        secret: bytes,
+        list_id: str,
+        previous: Sequence[bytes] = (),
+        purpose: str = UNSUBSCRIBE,
+    ) -> None:
+        _, self._prefix, extra = _PURPOSES[purpose]
+        self._current = AESSIV(derive_key(secret, purpose))
+        self._accepted = [self._current, *(AESSIV(derive_key(p, purpose)) for p in previous)]
+        self._ad = [list_id.encode(), *extra]
 
     def make(self, email: str) -> str:
         """The token for an address (lower-cased first: one token per address)."""
-        sealed = self._current.encrypt(email.lower().encode(), self._ad)
-        return PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+        return self.seal(email.lower())
+
+    def seal(self, text: str) -> str:
+        """A token holding ``text`` as it is (at most ~400 bytes)."""
+        sealed = self._current.encrypt(text.encode(), self._ad)
+        return self._prefix + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
 
     def read(self, token: str) -> str | None:
-        """The address in a token, or None when it is malformed, forged, for another list
-        or made with a key no longer accepted."""
-        if not token.startswith(PREFIX) or len(token) > _MAX_TOKEN:
+        """The address (or text) in a token, or None when it is malformed, forged, for
+        another list or purpose, or made with a key no longer accepted."""
+        if not token.startswith(self._prefix) or len(token) > _MAX_TOKEN:
             return None
-        body = token[len(PREFIX) :]
+        body = token[len(self._prefix) :]
         try:
             sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
