@@ -334,3 +334,28 @@ def test_without_public_url_there_is_no_sign_up(project: Project, tmp_path: Path
         assert http(f"http://127.0.0.1:{served.port}/subscribe").status == 404
     finally:
         assert served.stop() == 0
+
+
+def test_the_confirmation_is_dkim_signed_like_the_editions(
+    project: Project, serve: Callable[..., str]
+) -> None:
+    import dkim
+
+    run = project.run("dkim", "keygen", "--selector", "nl1", "--domain", "example.com")
+    assert run.code == 0, run.err
+    record = "".join(re.findall(r'"([^"]*)"', run.out.partition(" IN TXT ")[2])).encode()
+    base = serve(NEWSLETTER_DKIM_PRIVATE_KEY="dkim/nl1.pem", NEWSLETTER_DKIM_SELECTOR="nl1")
+
+    assert http(f"{base}/subscribe", form(email="dee@example.org")).status == 200
+
+    folder = project.path / "outbox" / ".notices" / "new"
+    [path] = list(folder.iterdir())
+    data = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # wire form
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"nl1._domainkey.example.com."
+        return record
+
+    assert data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    assert dkim.verify(data, dnsfunc=dns)
+    assert not dkim.verify(data.replace(b"Subject: Confirm", b"Subject: Cnofirm"), dnsfunc=dns)

@@ -39,10 +39,10 @@ from ..delivery.sendloop import MaildirTransport, Transport
 from ..edition.notices import render_notice, render_signup_page
 from ..edition.templates import load_templates
 from ..errors import ConfigError, InputError, NewsletterError
-from ..mail.notice import notice_bytes
+from ..mail.notice import notice_bytes, signed
 from ..models import DeliveryStatus, Job
 from ..settings import Settings
-from ..settings.values import list_files, list_info, secret_key, transport
+from ..settings.values import dkim_signer, list_files, list_info, secret_key, transport
 from ..store.consents import Consents, latest_edition_day, recent_sections
 from ..store.database import Store
 from ..subscribers.csvfile import subscriber_columns
@@ -272,6 +272,7 @@ async def _mail(
             settings.from_address, to, notice.subject, notice.text, notice.html,
             settings.from_domain, now, settings.reply_to, context.get("unsubscribe_url"),
         )  # fmt: skip
+        data = signed(data, dkim_signer(settings, now))  # signed like the editions
         sender = parseaddr(settings.from_address)[1]
         connection = await notice_transport(settings).connect()
         try:

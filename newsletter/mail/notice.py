@@ -14,6 +14,8 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from .dkim import DkimSigner
+
 
 def notice_bytes(
     sender: str,
@@ -45,3 +47,12 @@ def notice_bytes(
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message.as_bytes(policy=policy.SMTP.clone(utf8=not to.isascii()))
+
+
+def signed(data: bytes, signer: DkimSigner | None) -> bytes:
+    """``data`` (a message in wire form) with a ``DKIM-Signature`` header first, when there
+    is a signer (RFC 6376: relaxed/relaxed, the same headers as the editions sign)."""
+    if signer is None:
+        return data
+    head, separator, body = data.partition(b"\r\n\r\n")
+    return signer.header(head + b"\r\n", [body]) + data if separator else data
