@@ -104,12 +104,11 @@ async def send_edition(
             summary.note = _nothing_to_send(the_day, retry_only)
             return summary
         summary.edition_key, summary.edition_number = plan.day, plan.number
-        summary.in_doubt = store.in_doubt(plan.stored.id)
         template = personalize(settings, store, plan, now)
         sender = Sender(
             store, Ledger(store.db, journal_path(store.path)), plan.stored, template,
             settings.subscribers, settings.from_email, summary, clock, progress, retry_only,
-            variants,
+            variants, values.retries(settings),
         )  # fmt: skip
         await deliver(settings, store, sender, clock, stop)
         finish(settings, store, sender, clock())
@@ -234,6 +233,7 @@ async def deliver(
     _report(loop.failure, unrecorded, journal_path(store.path))
     failed = unrecorded.message if unrecorded is not None else ""
     sender.summary.stopped = loop.stop_reason or failed
+    sender.summary.throttled = loop.throttling()
 
 
 def _report(failure: BaseException | None, unrecorded: StoreError | None, journal: Path) -> None:
