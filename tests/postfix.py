@@ -142,7 +142,11 @@ class Postfix:
         (Postfix delivers asynchronously after it accepted)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            queued = any((self.root / "queue" / q).rglob("*") for q in ("incoming", "active"))
+            queued = any(
+                path.is_file()
+                for q in ("incoming", "active", "deferred")
+                for path in (self.root / "queue" / q).rglob("*")
+            )
             if not queued and len(self.messages()) >= expected:
                 time.sleep(0.3)  # a last delivery being renamed into new/
                 return
@@ -206,6 +210,9 @@ def private_postfix(**settings: str | int) -> Iterator[Postfix]:
         "smtputf8_enable": "no",
         "biff": "no",
         "queue_run_delay": "1s",
+        # After an smtpd is killed the master waits this long before forking another
+        # (default 60 s): a test kills them on purpose.
+        "service_throttle_time": "1s",
         "minimal_backoff_time": "1s",
         **settings,
     }

@@ -337,3 +337,58 @@ def test_json_logs_for_log_collectors(project: Project, smtp) -> None:
     assert all({"time", "level", "message"} <= set(e) for e in logs)
     summary = json.loads(run.out.strip().splitlines()[-1])["summary"]
     assert (summary["sent"], summary["failed"], summary["edition"]) == (2, 1, DAY)
+
+
+def test_in_doubt_is_held_until_retry_deferred_when_set_to_hold(project: Project, smtp) -> None:
+    recorder, url = smtp
+    emails = subscribers(project, 8)
+    recorder.drop_after = 3  # the 4th message: the server hangs up after its final dot
+    hold = {"NEWSLETTER_IN_DOUBT": "hold", "NEWSLETTER_SMTP_CONNECTIONS": "1"}
+
+    first = project.run("send", "--date", DAY, env=env(url, **hold))
+    assert first.code == 1, first.err
+    assert "7 sent, 1 in doubt (the relay may have them)" in first.out
+    [doubt] = [e for e, status in ledger(project).items() if status == "pending"]
+
+    again = project.run("send", "--date", DAY, env=env(url, **hold))
+    assert again.code == 1, again.err  # still unresolved
+    assert "1 in doubt" in again.out, again.out
+    assert f'{doubt}: in doubt (the relay may have it); held: in_doubt = "hold"' in again.err
+    assert doubt not in recorder.counts()
+
+    retry = project.run("send", "--date", DAY, "--retry-deferred", env=env(url, **hold))
+    assert retry.code == 0, retry.err
+    assert "1 sent (1 of them in doubt earlier: possible duplicates)" in retry.out
+    assert recorder.counts() == dict.fromkeys(emails, 1)
+
+
+def test_a_rerun_sends_new_subscribers_before_retries_and_expires_old_deferrals(
+    project: Project, smtp
+) -> None:
+    recorder, url = smtp
+    emails = subscribers(project, 4)
+    for email in emails[:2]:
+        recorder.temporary[email] = ["450 4.2.0 mailbox busy"]
+    one = {"NEWSLETTER_SMTP_CONNECTIONS": "1"}
+    first = project.run("send", "--date", DAY, env=env(url, **one))
+    assert first.code == 1 and "2 sent, 2 deferred" in first.out, first.out
+    with (project.path / "subscribers/subscribers.csv").open("a") as handle:
+        handle.write("late1@example.com,Late\nlate2@example.com,Later\n")
+    # The first deferral is four days old: past max_deferred_days (3).
+    with sqlite3.connect(project.path / "newsletter.db") as db:
+        db.execute(
+            "UPDATE deliveries SET created_at = '2020-01-01T00:00:00+00:00' WHERE email = ?",
+            (emails[0],),
+        )
+
+    again = project.run("send", "--date", DAY, env=env(url, **one))
+
+    assert again.code == 1, again.err  # one failed for good
+    order = [r.recipients[0] for r in recorder.received][2:]
+    assert order == ["late1@example.com", "late2@example.com", emails[1]]  # new ones first
+    assert "3 sent, 1 failed" in again.out, again.out
+    assert (
+        f"{emails[0]}: failed: 450 deferred for 3 days (max_deferred_days); "
+        "last reply: 450 4.2.0 mailbox busy" in again.err
+    ), again.err
+    assert ledger(project)[emails[0]] == "failed"

@@ -98,7 +98,8 @@ class SendLoop:
         self.failure: BaseException | None = None  # what stopped the run, if it failed
         self._failures = 0
         self._accepted: deque[float] = deque(maxlen=200)  # recent send times, for the rate
-        self._open = 0  # connections open now
+        self._open = 0  # connections open now, or being opened
+        self._live = 0  # connections open now
         self._pool = policy.connections  # connections allowed: fewer when the relay says so
         self._throttled: tuple[float, int] | None = None  # first throttling: (time, sent)
         self._sent = 0
@@ -123,7 +124,7 @@ class SendLoop:
                 nothing was submitted.
         """
         first = await self.transport.connect()
-        self._open = 1
+        self._open = self._live = 1
         queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.policy.connections * 2)
         jobs = await self._check_size(first, jobs)
         conns: list[Connection | None] = [first] + [None] * (self.policy.connections - 1)
@@ -277,13 +278,13 @@ class SendLoop:
             await asyncio.sleep(0.05)
         self._open += 1
         try:
-            return await self.transport.connect()
+            conn = await self.transport.connect()
         except RelayBusy as exc:
             self._open -= 1
-            if self._open == 0:
+            if self._live == 0:
                 raise
-            if self._pool > self._open:
-                self._pool = self._open
+            if self._pool > self._live:
+                self._pool = self._live
                 log.warning(
                     "%s; using %d connection%s instead of smtp_connections = %d",
                     exc.message, self._pool, "s" * (self._pool != 1), self.policy.connections,
@@ -292,9 +293,12 @@ class SendLoop:
         except BaseException:
             self._open -= 1
             raise
+        self._live += 1
+        return conn
 
     async def _close(self, conn: Connection) -> None:
         self._open -= 1
+        self._live -= 1
         await _close_quietly(conn)
 
     async def _hand_over(self, job: Job, conn: Connection) -> Outcome:
