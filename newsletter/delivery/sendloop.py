@@ -249,17 +249,13 @@ class SendLoop:
         try:
             conn = conn or await self._connect()
             ticket = await self._wait_for_slot()
-        except RelayBusy as exc:  # a 421 at the greeting: the relay's throttling
-            return conn, Outcome(DeliveryStatus.DEFERRED, 421, exc.message, dropped=True,
-                                 throttle=True), self.limiter.record(self.clock())  # fmt: skip
-        except RelayError as exc:
+        except RelayError as exc:  # RelayBusy (421 at the greeting), ECONNREFUSED: throttling
             if exc.exit_code != ExitCode.DELIVERY_INCOMPLETE:  # credentials: hopeless
                 self.stop(str(exc))
-            refused = "refused" in exc.message.lower()  # ECONNREFUSED: overloaded
-            outcome = Outcome(
-                DeliveryStatus.DEFERRED, None, str(exc), dropped=True, throttle=refused
-            )
-            return conn, outcome, ticket
+            busy = isinstance(exc, RelayBusy) or "refused" in exc.message.lower()
+            code = 421 if isinstance(exc, RelayBusy) else None
+            outcome = Outcome(DeliveryStatus.DEFERRED, code, str(exc), dropped=True, throttle=busy)
+            return conn, outcome, ticket or self.limiter.record(self.clock())
         return conn, None, ticket
 
     async def _connect(self) -> Connection:
