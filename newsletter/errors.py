@@ -87,6 +87,15 @@ class RelayError(NewsletterError, ConnectionError):
     exit_code = ExitCode.DELIVERY_INCOMPLETE
 
 
+class RelayBusy(RelayError):
+    """The relay refused a connection with a 421 reply (too many connections, too busy):
+    a throttling signal, not an outage."""
+
+
+class MessageTooLarge(InputError):
+    """The relay's advertised SIZE limit (RFC 1870) is below the message: nothing sent."""
+
+
 class RelayAuthError(RelayError):
     """The relay refused the configured credentials: a configuration error."""
 

@@ -113,7 +113,6 @@ async def send_edition(
             summary.note = _nothing_to_send(the_day, retry_only)
             return summary
         summary.edition_key, summary.edition_number = plan.day, plan.number
-        summary.in_doubt = store.in_doubt(plan.stored.id)
         if proof_to:
             summary.proofs = await proof(settings, store, plan, proof_to, now)
             return summary
@@ -124,7 +123,7 @@ async def send_edition(
         sender = Sender(
             store, Ledger(store.db, journal_path(store.path)), plan.stored, template,
             settings.subscribers, settings.from_email, summary, clock, progress, retry_only,
-            variants,
+            variants, values.retries(settings),
         )  # fmt: skip
         await deliver(settings, store, sender, clock, stop)
         finish(settings, store, sender, clock())
@@ -298,6 +297,7 @@ async def deliver(
     _report(loop.failure, unrecorded, journal_path(store.path))
     failed = unrecorded.message if unrecorded is not None else ""
     sender.summary.stopped = loop.stop_reason or failed
+    sender.summary.throttled = loop.throttling()
 
 
 def _report(failure: BaseException | None, unrecorded: StoreError | None, journal: Path) -> None:

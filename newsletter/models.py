@@ -144,6 +144,10 @@ class Outcome:
     text: str = ""
     bounced: bool = False  # a 5.1.x "no such user": stop mailing the address
     dropped: bool = False  # the connection is unusable: reconnect before the next message
+    # A temporary refusal about this recipient only (RFC 3463 X.1.x, X.2.x, a mailbox's
+    # X.3.x): the others go on, at full speed.
+    recipient_only: bool = False
+    throttle: bool = False  # the relay asks to slow down (421, X.7.x, "too much mail")
 
 
 @dataclass(slots=True)
@@ -160,9 +164,11 @@ class RunSummary:
     already_sent: int = 0  # the ledger says an earlier run delivered it
     already_failed: int = 0  # the ledger says an earlier run failed it for good (not retried)
     invalid: int = 0  # CSV rows that could not be used
-    # messages in flight when an earlier run stopped (sent again now), and this run's
-    # messages whose connection failed after the hand-over (the next run sends them again)
+    # handed over without an answer (the connection was lost after the message, RFC 1047),
+    # this run, plus earlier ones held (``in_doubt = "hold"``): the relay may have them
     in_doubt: int = 0
+    resent: int = 0  # in doubt since an earlier run, sent again now: possible duplicates
+    throttled: str = ""  # how the relay throttled the run, and the rate it allowed
     total: int | None = None  # rows in the subscriber file (an estimate, for the ETA)
     unmatched: int = 0  # chose sections of which none is in this edition: not sent
     started: datetime | None = None
@@ -177,8 +183,11 @@ class RunSummary:
     @property
     def incomplete(self) -> bool:
         """Someone owed the edition did not get it: deferred, failed, a row of the list
-        skipped as unusable (invalid), or the run stopped early. The CLI exits 1."""
-        return self.deferred > 0 or self.failed > 0 or self.invalid > 0 or bool(self.stopped)
+        skipped as unusable (invalid), in doubt, or the run stopped early. The CLI exits 1."""
+        return (
+            self.deferred > 0 or self.failed > 0 or self.invalid > 0 or self.in_doubt > 0
+            or bool(self.stopped)
+        )  # fmt: skip
 
     @property
     def seconds(self) -> float:

@@ -25,13 +25,13 @@ import sys
 from typing import Any
 
 from newsletter.cli.main import main
-from newsletter.delivery import relay, sendloop
+from newsletter.delivery import outbox, relay
 from newsletter.store import database, ledger
 
 
 def worker(after: int) -> None:
     calls = itertools.count(1)
-    for cls in (relay._SmtpConnection, sendloop._MaildirConnection):
+    for cls in (relay._SmtpConnection, outbox._MaildirConnection):
         original = cls.send
 
         async def send(self: Any, job: Any, original: Any = original) -> Any:

@@ -14,7 +14,8 @@ from ..store.database import Store, StoredEdition
 from .arguments import day
 from .cells import count_of, spreadsheet_safe
 
-COLUMNS = ("sent", "deferred", "failed", "pending")
+# The ledger's statuses; "pending" at rest is a message handed over without an answer.
+COLUMNS = {"sent": "sent", "deferred": "deferred", "failed": "failed", "pending": "in_doubt"}
 EXPORT_HEADER = (
     "email", "status", "attempts", "last_code", "last_text", "message_id", "created_at",
     "updated_at",
@@ -48,7 +49,8 @@ def status_table(settings: Settings, day: date | None) -> str:
         reviews = {e.id: review_lines(settings, store, e, c) for e, c in editions}
     if not editions:
         return f"no edition for {day}" if day else "no editions yet"
-    lines = [f"{'date':<10}  {'#':>4}  " + "  ".join(f"{c:>8}" for c in COLUMNS) + "  subject"]
+    header = "  ".join(f"{c:>8}" for c in COLUMNS.values())
+    lines = [f"{'date':<10}  {'#':>4}  {header}  subject"]
     for edition, counts in editions:
         cells = "  ".join(f"{counts.get(c, 0):>8}" for c in COLUMNS)
         lines.append(f"{edition.day}  {edition.number:>4}  {cells}  {edition.subject}")
@@ -107,8 +109,9 @@ def export_outcomes(settings: Settings, day: date | None, out: Path) -> int:
                 writer = csv.writer(handle)
                 writer.writerow(EXPORT_HEADER)
                 count = 0
-                for row in store.deliveries(editions[0].id):
-                    writer.writerow([spreadsheet_safe(cell) for cell in row])
+                for email, status, *rest in store.deliveries(editions[0].id):
+                    cells = (email, COLUMNS.get(str(status), status), *rest)
+                    writer.writerow([spreadsheet_safe(cell) for cell in cells])
                     count += 1
         except OSError as exc:
             raise InputError(f"{out}: cannot write the report: {exc.strerror}") from None

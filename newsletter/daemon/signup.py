@@ -35,7 +35,8 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from ..delivery.sendloop import MaildirTransport, Transport
+from ..delivery.outbox import MaildirTransport
+from ..delivery.sendloop import Transport
 from ..edition.notices import render_notice, render_signup_page
 from ..edition.templates import load_templates
 from ..errors import ConfigError, InputError, NewsletterError

@@ -9,6 +9,7 @@ CRLF). Any other bytes are put into wire form first (``to_wire``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import ssl
@@ -20,23 +21,58 @@ import idna
 from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
-from ..errors import RelayAuthError, RelayError
+from ..errors import RelayAuthError, RelayBusy, RelayError
 from ..models import DeliveryStatus, Job, Outcome
-from .smtpsession import Session, SessionLost
+from .smtpsession import InDoubt, Session, SessionLost
 
 _BOUNCE = re.compile(r"^5\.1\.\d+\b")
+_ENHANCED = re.compile(r"^4\.(\d{1,3})\.\d{1,3}\b")  # RFC 3463: class.subject.detail
+# The relay's own throttling, in the words relays use (Postfix: "too much mail from",
+# "too many connections"; others: "rate limit", "throttled").
+_THROTTLING = re.compile(
+    r"too (?:much mail|many (?:connections|messages))|rate.?limit|throttl", re.I
+)
+# A 4.3.x reply about a mailbox rather than the mail system: it names one.
+_MAILBOX = re.compile(r"mailbox|<[^<>\s]+@[^<>\s]+>", re.I)
 # A dot-atom address (what subscribers.normalise_address lets through) needs no quoting.
 _ATOM_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
 def outcome_for(code: int, text: str) -> Outcome:
     """Classify an SMTP reply: 2xx sent, 4xx deferred (421: the relay is closing the
-    connection), 5xx failed (5.1.x: the address does not exist, so it is a bounce)."""
+    connection), 5xx failed (5.1.x: the address does not exist, so it is a bounce).
+
+    A 4xx is one of (RFC 3463 subjects of the enhanced status code that starts ``text``):
+
+    - the relay's throttling (``throttle``): 421, 4.7.x (policy: Postfix's "450 4.7.1
+      Error: too much mail from ..."), or a reply saying "too much mail", "too many
+      connections", "rate limit";
+    - about this recipient only (``recipient_only``): 4.1.x (address), 4.2.x (mailbox:
+      "450 4.2.0 Mailbox busy", "452 4.2.2 over quota"), a 4.3.x naming a mailbox, or a
+      plain 450 without an enhanced code (RFC 5321 4.2.3: "mailbox unavailable");
+    - otherwise a condition of the relay or the session (4.3.x system, 4.4.x network),
+      or greylisting (RFC 6647, often "451 4.7.1 greylisted": retried, as before, but
+      no reason to slow down).
+    """
     if code >= 500:
         return Outcome(DeliveryStatus.FAILED, code, text, bounced=bool(_BOUNCE.match(text)))
-    if code >= 400:
-        return Outcome(DeliveryStatus.DEFERRED, code, text, dropped=code == 421)
-    return Outcome(DeliveryStatus.SENT, code, text)
+    if code < 400:
+        return Outcome(DeliveryStatus.SENT, code, text)
+    enhanced = _ENHANCED.match(text)
+    subject = int(enhanced.group(1)) if enhanced else None
+    greylisted = "greylist" in text.lower()
+    signal = code == 421 or subject == 7 or bool(_THROTTLING.search(text))
+    throttle = signal and not greylisted
+    about_recipient = (
+        subject in (1, 2)
+        or (subject == 3 and bool(_MAILBOX.search(text)))
+        or (subject is None and code == 450)
+    )
+    recipient = about_recipient and not throttle
+    return Outcome(
+        DeliveryStatus.DEFERRED, code, text, dropped=code == 421,
+        recipient_only=recipient, throttle=throttle,
+    )  # fmt: skip
 
 
 def to_wire(data: bytes) -> bytes:
@@ -165,22 +201,40 @@ class SmtpTransport:
             await client.connect()
             await _greet(client)
             connection = _SmtpConnection(client)
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            raise RelayAuthError(
-                f"{where} refused authentication for user '{self.target.username}': "
-                f"{exc.code} {exc.message}",
-                "check smtp_username and smtp_password",
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code != 421 or isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+                raise self._refused(exc) from None
+            _close_quietly(client)  # a throttling signal: the loop slows down or shrinks
+            raise RelayBusy(
+                f"{where} refused the connection: {exc.code} {exc.message}",
+                "the relay allows fewer connections (smtp_connections) or is busy",
             ) from None
         except aiosmtplib.SMTPException as exc:
-            hint = "check smtp_url and that the relay is running"
-            if self.target.starttls and "STARTTLS" in str(exc).upper():
-                hint = "the relay does not offer STARTTLS; use smtps:// or a relay that does"
-            raise RelayError(f"cannot connect to {where}: {exc}", hint) from None
+            raise self._refused(exc) from None
         except (OSError, ssl.SSLError) as exc:
             raise RelayError(
                 f"cannot connect to {where}: {exc}", "check smtp_url and the relay"
             ) from None
         return connection
+
+    def _refused(self, exc: aiosmtplib.SMTPException) -> RelayError:
+        """The error for a relay that refused the session (authentication, TLS, EHLO)."""
+        where = self.target.address
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            return RelayAuthError(
+                f"{where} refused authentication for user '{self.target.username}': "
+                f"{exc.code} {exc.message}",
+                "check smtp_username and smtp_password",
+            )
+        hint = "check smtp_url and that the relay is running"
+        if self.target.starttls and "STARTTLS" in str(exc).upper():
+            hint = "the relay does not offer STARTTLS; use smtps:// or a relay that does"
+        return RelayError(f"cannot connect to {where}: {exc}", hint)
+
+
+def _close_quietly(client: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(Exception):
+        client.close()
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:
@@ -206,6 +260,9 @@ class _SmtpConnection:
         pipelining = client.supports_extension("pipelining")
         self.session = Session(transport, client.timeout, pipelining)  # type: ignore[arg-type]
         self._size = client.supports_extension("size")
+        size = client.esmtp_extensions.get("size", "").strip()
+        # RFC 1870: "SIZE n" is the largest message it takes; 0 or no number: no fixed limit
+        self.size_limit = int(size) if size.isdigit() and int(size) > 0 else None
         self._utf8 = client.supports_extension("smtputf8")
 
     async def send(self, job: Job) -> Outcome:
@@ -216,6 +273,9 @@ class _SmtpConnection:
             reply = await self.session.transaction(mail_from, rcpt_to, data)
         except ValueError as exc:  # an address that cannot go into a command
             return Outcome(DeliveryStatus.FAILED, None, str(exc))
+        except InDoubt as exc:  # RFC 1047: the relay may have it; resending may duplicate
+            text = f"in doubt: {exc} after the message, before the relay's reply (RFC 1047)"
+            return Outcome(DeliveryStatus.PENDING, None, text, dropped=True)
         except SessionLost as exc:  # a timeout or a lost connection: reconnect
             return Outcome(DeliveryStatus.DEFERRED, None, str(exc), dropped=True)
         if reply.code == 250:

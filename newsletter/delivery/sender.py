@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..edition.variants import FULL, Variants
 from ..mail.personalize import MessageTemplate
 from ..models import DeliveryStatus, Job, Outcome, RunSummary, Subscriber, SubscriberStatus
 from ..store.database import Store, StoredEdition
+from ..store.deliveries import RetryState
 from ..store.ledger import Ledger
 from ..store.suppressions import Left, Suppressions
 from ..subscribers.consent import describe
@@ -31,6 +33,14 @@ BATCH = 500  # subscribers looked up in the ledger and the suppressions per quer
 DONE = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value})
 RETRYABLE = frozenset({DeliveryStatus.DEFERRED.value, DeliveryStatus.PENDING.value})
 Progress = Callable[[RunSummary], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """What a run does with earlier runs' unfinished deliveries (from the settings)."""
+
+    hold_in_doubt: bool = False  # in_doubt = "hold": only --retry-deferred resends them
+    max_deferred_days: float = 3.0  # then a deferred delivery is failed with its last reply
 
 
 class Sender:
@@ -49,11 +59,13 @@ class Sender:
         progress: Progress | None = None,
         retry_only: bool = False,
         variants: Variants | None = None,
+        retries: Retries | None = None,
     ) -> None:
         self.store, self.ledger, self.edition, self.template = store, ledger, edition, template
         self.subscribers, self.envelope_from = subscribers, envelope_from
         self.summary, self.clock, self.progress = summary, clock, progress
         self.retry_only = retry_only
+        self.retries = retries or Retries()
         self.bounced: list[str] = []
         # Section preferences: variant key -> its MessageTemplate, built on first use.
         self.variants = variants or Variants(())
@@ -63,9 +75,14 @@ class Sender:
         self._left_in_csv: dict[str, str] = {}  # opt-outs only the CSV holds, to record
 
     async def jobs(self, now: datetime) -> AsyncIterator[Job]:
-        """One job per active subscriber still owed the edition, in CSV order."""
+        """One job per active subscriber still owed the edition, in CSV order: first
+        those never tried, then (a second pass over the list) the retries: deferred
+        ones, and those in doubt unless ``Retries.hold_in_doubt`` (then only
+        ``retry_only`` sends them). A delivery deferred for ``max_deferred_days`` is
+        failed with its last reply instead."""
         date_header = format_datetime(now)
         self._report_encoding()
+        retries: set[str] = set()
         for batch in _batches(self._active()):
             emails = [s.email for s in batch]
             statuses = self.store.statuses(self.edition.id, emails)
@@ -82,21 +99,82 @@ class Sender:
                         self.summary.already_failed += 1
                     else:
                         self.summary.already_sent += 1
+                elif status in RETRYABLE:
+                    if self._held(subscriber.email, status):
+                        self.summary.in_doubt += 1
+                    else:
+                        retries.add(subscriber.email)
+                elif not self.retry_only and (job := self._job(subscriber, date_header)):
+                    yield job
+        if retries:
+            async for job in self._retries(retries, date_header, now):
+                yield job
+
+    async def _retries(
+        self, retries: set[str], date_header: str, now: datetime
+    ) -> AsyncIterator[Job]:
+        """The second pass: jobs for the addresses in ``retries`` (taken from the set),
+        with the ledger's word on each read again."""
+        for batch in _batches(s for s in self._active(count=False) if s.email in retries):
+            emails = [s.email for s in batch]
+            earlier = self.store.retry_states(self.edition.id, emails)
+            for subscriber in batch:
+                retries.discard(subscriber.email)  # a duplicate row: the first one only
+                state = earlier.get(subscriber.email)
+                if state is None or self.unsubscribes.lookup([subscriber.email]):
                     continue
-                if self.retry_only and status not in RETRYABLE:
+                if self._expired(subscriber.email, state, now):
                     continue
-                template = self.template_for(subscriber)
-                if template is None:
-                    self.summary.unmatched += 1
-                    continue
-                try:
-                    msgid, data = template.build(subscriber, date_header)
-                except ValueError as exc:  # a merge value the headers cannot carry
-                    reason = str(exc).rstrip(". ")
-                    log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, reason)
-                    self.summary.invalid += 1
-                    continue
-                yield Job(self.envelope_from, subscriber.email, msgid, data, wire_ready=True)
+                if state.status == DeliveryStatus.PENDING.value:
+                    self.summary.resent += 1
+                    log.warning(
+                        "%s: in doubt since an earlier run (%s): sending again; it may "
+                        "arrive twice", subscriber.email, state.text or "no reply",
+                    )  # fmt: skip
+                if job := self._job(subscriber, date_header):
+                    yield job
+
+    def _held(self, email: str, status: str) -> bool:
+        """An earlier run's in-doubt delivery that ``in_doubt = "hold"`` keeps back."""
+        held = status == DeliveryStatus.PENDING.value and self.retries.hold_in_doubt
+        if held and not self.retry_only:
+            log.warning(
+                "%s: in doubt (the relay may have it); held: in_doubt = \"hold\", "
+                "`newsletter send --retry-deferred` sends it", email,
+            )  # fmt: skip
+            return True
+        return False
+
+    def _expired(self, email: str, state: RetryState, now: datetime) -> bool:
+        """Fail a delivery deferred since ``max_deferred_days`` ago with its last reply."""
+        days = self.retries.max_deferred_days
+        if state.status != DeliveryStatus.DEFERRED.value or now - state.created < timedelta(
+            days=days
+        ):
+            return False
+        reply = f"{state.code or ''} {state.text or ''}".strip()
+        outcome = Outcome(
+            DeliveryStatus.FAILED, state.code,
+            f"deferred for {days:g} days (max_deferred_days); last reply: {reply}",
+        )  # fmt: skip
+        job = Job(self.envelope_from, email, "", b"")
+        self.on_done(job, outcome, True)
+        return True
+
+    def _job(self, subscriber: Subscriber, date_header: str) -> Job | None:
+        """The subscriber's message, or None (counted) when it cannot be made."""
+        template = self.template_for(subscriber)
+        if template is None:
+            self.summary.unmatched += 1
+            return None
+        try:
+            msgid, data = template.build(subscriber, date_header)
+        except ValueError as exc:  # a merge value the headers cannot carry
+            reason = str(exc).rstrip(". ")
+            log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, reason)
+            self.summary.invalid += 1
+            return None
+        return Job(self.envelope_from, subscriber.email, msgid, data, wire_ready=True)
 
     def _report_encoding(self) -> None:
         """Name every line that is not UTF-8 before the first message (one pass over the
@@ -130,17 +208,19 @@ class Sender:
             self.templates[key] = MessageTemplate(self.variants.rendered[key], self.template.ctx)
         return self.templates[key]
 
-    def _active(self) -> Iterator[Subscriber]:
+    def _active(self, count: bool = True) -> Iterator[Subscriber]:
+        """The active rows; with ``count``, the others named and counted (the first pass)."""
         for row in read_subscribers(self.subscribers, self.summary.total or 0):
             if isinstance(row, BadRow):
-                if row.where not in self._reported:
+                if count and row.where not in self._reported:
                     log.warning("%s; skipped", row)
-                self.summary.invalid += 1
+                self.summary.invalid += count
             elif row.status is not SubscriberStatus.ACTIVE:
-                self.summary.skipped += 1
-                self._left_in_csv[row.email] = row.status.value
-                if len(self._left_in_csv) >= BATCH:
-                    self._remember_left()
+                self.summary.skipped += count
+                if count:
+                    self._left_in_csv[row.email] = row.status.value
+                    if len(self._left_in_csv) >= BATCH:
+                        self._remember_left()
             else:
                 yield row
         self._remember_left()
@@ -172,7 +252,7 @@ class Sender:
         elif outcome.status is DeliveryStatus.DEFERRED:
             s.deferred += 1
             log.warning("%s: deferred: %s", job.recipient, _reply(outcome))
-        elif outcome.status is DeliveryStatus.PENDING:  # the connection failed mid-message
+        elif outcome.status is DeliveryStatus.PENDING:  # lost after the hand-over
             s.in_doubt += 1
             log.warning("%s: %s", job.recipient, _reply(outcome))
         else:

@@ -1,25 +1,31 @@
-"""The send loop over connections, and the local Maildir outbox.
+"""The send loop over connections.
 
-Transports (this Maildir one, the SMTP relay in ``relay``, which the job hands in) answer
-every message with an ``Outcome``; they know nothing about the ledger.
+Transports (the Maildir ``outbox``, the SMTP relay in ``relay``, which the job hands in)
+answer every message with an ``Outcome``; they know nothing about the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import mailbox
-import os
+import logging
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from ..errors import ConfigError, ExitCode, NewsletterError, RelayError
+from ..errors import (
+    ExitCode,
+    MessageTooLarge,
+    NewsletterError,
+    RelayBusy,
+    RelayError,
+)  # fmt: skip
 from ..models import DeliveryStatus, Job, Outcome
 from .throttle import RateLimiter, backoff
+
+log = logging.getLogger("newsletter")
 
 
 class Connection(Protocol):
@@ -39,55 +45,7 @@ class Transport(Protocol):
         ...
 
 
-# --- the local outbox -----------------------------------------------------------------
-
-
-class MaildirTransport:
-    """Writes each message as a file into a Maildir folder (the default without SMTP).
-
-    The messages hold subscribers' addresses and their unsubscribe links: the folders are
-    created owner-only (0700, as ``mailbox`` makes them) and each message is made 0600,
-    whatever the umask.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.description = f"{path}/ (Maildir)"
-
-    async def connect(self) -> Connection:
-        try:
-            box = mailbox.Maildir(self.path, create=True)
-            # mailbox makes tmp/, new/ and cur/ only along with a folder that is missing:
-            # an existing empty folder (made by hand, a mount point) needs them too.
-            for sub in ("tmp", "new", "cur"):
-                (self.path / sub).mkdir(mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot create the outbox: {exc.strerror}") from None
-        return _MaildirConnection(box, self.path / "new")
-
-
-class _MaildirConnection:
-    def __init__(self, box: mailbox.Maildir, new: Path) -> None:
-        self.box = box
-        self.new = new  # where mailbox puts a message added without flags
-
-    async def send(self, job: Job) -> Outcome:
-        try:
-            key = self.box.add(job.data)
-        except OSError as exc:
-            return Outcome(DeliveryStatus.DEFERRED, None, f"cannot write to the outbox: {exc}")
-        with contextlib.suppress(OSError):  # in a 0700 folder all the same
-            os.chmod(self.new / key, 0o600)
-        return Outcome(DeliveryStatus.SENT, 250, "written to the outbox")
-
-    async def close(self) -> None:
-        return None
-
-
 # --- the send loop over several connections -----------------------------------------
-
-# Replies that mean "slow down" rather than "this recipient has a problem".
-THROTTLE_CODES = frozenset({421, 450, 451, 452, 454})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +78,9 @@ class Stop(Exception):
 class SendLoop:
     """Submits jobs over several reused connections, within rate limits, with retries.
 
-    ``clock`` is a monotonic clock and ``rng`` a random source (both passed in, so tests
-    can drive them); the asyncio loop does the waiting.
+    The limiter belongs to this loop's one relay: its throttling slows this relay's
+    connections only. ``clock`` is a monotonic clock and ``rng`` a random source (both
+    passed in, so tests can drive them); the asyncio loop does the waiting.
     """
 
     def __init__(
@@ -139,6 +98,12 @@ class SendLoop:
         self.failure: BaseException | None = None  # what stopped the run, if it failed
         self._failures = 0
         self._accepted: deque[float] = deque(maxlen=200)  # recent send times, for the rate
+        self._open = 0  # connections open now, or being opened
+        self._live = 0  # connections open now
+        self._pool = policy.connections  # connections allowed: fewer when the relay says so
+        self._throttled: tuple[float, int] | None = None  # first throttling: (time, sent)
+        self._sent = 0
+        self._last_sent = 0.0
 
     def stop(self, reason: str) -> None:
         """Take no new message; messages in flight finish and are recorded."""
@@ -155,9 +120,13 @@ class SendLoop:
 
         Raises:
             RelayError: the first connection cannot be opened; nothing was submitted.
+            MessageTooLarge: the relay's SIZE (RFC 1870) is below the first message;
+                nothing was submitted.
         """
         first = await self.transport.connect()
+        self._open = self._live = 1
         queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.policy.connections * 2)
+        jobs = await self._check_size(first, jobs)
         conns: list[Connection | None] = [first] + [None] * (self.policy.connections - 1)
         workers = [asyncio.create_task(self._worker(queue, conn)) for conn in conns]
         try:
@@ -172,6 +141,27 @@ class SendLoop:
                 await queue.put(None)
             await asyncio.gather(*workers)
 
+    async def _check_size(self, conn: Connection, jobs: AsyncIterator[Job]) -> AsyncIterator[Job]:
+        """``jobs`` again, once the first message is known to fit the relay's SIZE.
+
+        Raises:
+            MessageTooLarge: it does not; the connection is closed, nothing was sent.
+        """
+        limit = getattr(conn, "size_limit", None)
+        if not limit:
+            return jobs
+        first = await anext(jobs, None)
+        if first is not None and len(first.data) > limit:
+            await self._close(conn)
+            raise MessageTooLarge(
+                f"{self.transport.description} takes messages up to {limit:,} bytes (SIZE "
+                f"in its EHLO reply) and this edition's messages are {len(first.data):,} "
+                "bytes: nothing was sent",
+                "cut the edition (max_articles, fewer or smaller sections) or raise the "
+                "relay's limit (Postfix: message_size_limit)",
+            )
+        return _chain(first, jobs)
+
     def fail(self, exc: BaseException) -> None:
         """Stop the run because of ``exc`` (the first one is kept in ``failure``)."""
         if self.failure is None:
@@ -184,7 +174,7 @@ class SendLoop:
             if self.stop_reason is not None:
                 continue  # drain: never started, so the next run sends it
             if conn is not None and used >= self.policy.messages_per_connection:
-                await _close_quietly(conn)
+                await self._close(conn)
                 conn, used = None, 0
             try:
                 conn = await self._submit(job, conn)
@@ -193,39 +183,45 @@ class SendLoop:
                 conn = None
             used += 1
         if conn is not None:
-            await _close_quietly(conn)
+            await self._close(conn)
 
     async def _submit(self, job: Job, conn: Connection | None) -> Connection | None:
         """Try one message up to max_attempts times; return the connection still usable.
 
         The message's last word is recorded as final exactly once: the relay's answer; the
         last answer when the run stops between two attempts; in doubt (``pending``) when
-        the connection raised after the hand-over.
+        the connection was lost after the hand-over. A reply about this recipient only
+        (a busy mailbox) is final at once: the next run retries it, after those never
+        tried. A throttling reply does not use up an attempt: the message waits for the
+        slower rate and goes again (the pause still counts it).
 
         Raises:
             Exception: what a hook or the connection raised; the connection is closed and
                 the message recorded where possible.
         """
         answer: Outcome | None = None  # recorded but not final: settled if we leave early
+        attempt = 0
         try:
-            for attempt in range(1, self.policy.max_attempts + 1):
-                if answer is not None:
-                    await asyncio.sleep(self._backoff(attempt - 1))
-                conn, outcome = await self._prepare(conn)
+            while True:
+                if answer is not None and not answer.throttle:
+                    await asyncio.sleep(self._backoff(attempt))
+                conn, outcome, ticket = await self._prepare(conn)
                 if outcome is None:
                     self.hooks.on_start(job)  # raises: not handed over this time
                     answer = None  # handed over: its answer replaces the one before
                     outcome = await self._hand_over(job, conn)  # type: ignore[arg-type]
                 if outcome.dropped and conn is not None:
-                    await _close_quietly(conn)
+                    await self._close(conn)
                     conn = None
+                attempt += not outcome.throttle
                 final = (
                     outcome.status is not DeliveryStatus.DEFERRED
-                    or attempt == self.policy.max_attempts
+                    or outcome.recipient_only
+                    or attempt >= self.policy.max_attempts
                     or self.stop_reason is not None
                 )
                 answer = None if final else outcome
-                self._account(outcome)
+                self._account(outcome, ticket)
                 self.hooks.on_done(job, outcome, final)
                 if final:
                     return conn
@@ -233,28 +229,73 @@ class SendLoop:
             pass
         except BaseException:
             if conn is not None:
-                await _close_quietly(conn)
+                await self._close(conn)
             raise
         finally:
             if answer is not None:  # left between two attempts: that answer is the last
                 self.hooks.on_done(job, answer, True)
         return conn
 
-    async def _prepare(self, conn: Connection | None) -> tuple[Connection | None, Outcome | None]:
-        """A connection and a rate slot: (connection, None) when the message can go, or
-        (connection, a deferral) when the relay cannot be reached.
+    async def _prepare(
+        self, conn: Connection | None
+    ) -> tuple[Connection | None, Outcome | None, int]:
+        """A connection and a rate slot: (connection, None, ticket) when the message can
+        go, or (connection, a deferral, ticket) when the relay cannot be reached.
 
         Raises:
             Stop: the run is stopping, or the next rate slot is too far away.
         """
+        ticket = 0
         try:
-            conn = conn or await self.transport.connect()
-            await self._wait_for_slot()
-        except RelayError as exc:
+            conn = conn or await self._connect()
+            ticket = await self._wait_for_slot()
+        except RelayError as exc:  # RelayBusy (421 at the greeting), ECONNREFUSED: throttling
             if exc.exit_code != ExitCode.DELIVERY_INCOMPLETE:  # credentials: hopeless
                 self.stop(str(exc))
-            return conn, Outcome(DeliveryStatus.DEFERRED, None, str(exc), dropped=True)
-        return conn, None
+            busy = isinstance(exc, RelayBusy) or "refused" in exc.message.lower()
+            code = 421 if isinstance(exc, RelayBusy) else None
+            outcome = Outcome(DeliveryStatus.DEFERRED, code, str(exc), dropped=True, throttle=busy)
+            return conn, outcome, ticket or self.limiter.record(self.clock())
+        return conn, None, ticket
+
+    async def _connect(self) -> Connection:
+        """A new connection, within the pool the relay allows.
+
+        A 421 at the greeting while other connections are open ("too many connections
+        from ...") shrinks the pool to those, for the rest of the run, and says so.
+
+        Raises:
+            Stop: the run is stopping.
+            RelayError, RelayBusy: the relay cannot be reached, or refused.
+        """
+        while self._open >= self._pool:  # wait for a connection to close
+            if self.stop_reason is not None:
+                raise Stop
+            await asyncio.sleep(0.05)
+        self._open += 1
+        try:
+            conn = await self.transport.connect()
+        except RelayBusy as exc:
+            self._open -= 1
+            if self._live == 0:
+                raise
+            if self._pool > self._live:
+                self._pool = self._live
+                log.warning(
+                    "%s; using %d connection%s instead of smtp_connections = %d",
+                    exc.message, self._pool, "s" * (self._pool != 1), self.policy.connections,
+                )  # fmt: skip
+            return await self._connect()
+        except BaseException:
+            self._open -= 1
+            raise
+        self._live += 1
+        return conn
+
+    async def _close(self, conn: Connection) -> None:
+        self._open -= 1
+        self._live -= 1
+        await _close_quietly(conn)
 
     async def _hand_over(self, job: Job, conn: Connection) -> Outcome:
         """Send the message on ``conn``.
@@ -271,8 +312,9 @@ class SendLoop:
                 self.hooks.on_done(job, doubt, True)
             raise
 
-    async def _wait_for_slot(self) -> None:
-        """Wait until every rate limit allows one more message, then take the slot.
+    async def _wait_for_slot(self) -> int:
+        """Wait until every rate limit allows one more message, then take the slot;
+        return its ticket.
 
         Raises:
             Stop: the run is stopping, or the next slot is too far away.
@@ -283,25 +325,48 @@ class SendLoop:
             now = self.clock()
             wait = self.limiter.delay(now)
             if wait <= 0:
-                self.limiter.record(now)
-                return
+                return self.limiter.record(now)
             if wait > self.policy.max_rate_wait:
                 self.stop(f"rate limit reached; the next message could go in {wait:.0f} s")
                 raise Stop
             await asyncio.sleep(min(wait, 1.0))  # wake up to notice a stop
 
-    def _account(self, outcome: Outcome) -> None:
+    def _account(self, outcome: Outcome, ticket: int) -> None:
+        """Count an answer toward the pause and the rate: successes reset the pause's
+        count; a reply about one recipient counts toward neither (RFC 3463 X.1.x, X.2.x:
+        the relay is fine); the relay's throttling also slows the rate down."""
+        now = self.clock()
         if outcome.status is DeliveryStatus.SENT:
             self._failures = 0
-            self._accepted.append(self.clock())
-            self.limiter.speed_up()
+            self._accepted.append(now)
+            self._sent += 1
+            self._last_sent = now
+            return
+        if outcome.recipient_only:
             return
         self._failures += 1
-        if outcome.code in THROTTLE_CODES:
-            self.limiter.slow_down(self._recent_rate())
+        if outcome.throttle:
+            if self._throttled is None:
+                self._throttled = (now, self._sent)
+            self.limiter.slow_down(now, self._recent_rate(), ticket)
         if self._failures >= self.policy.pause_after_failures:
             last = f"{outcome.code or ''} {outcome.text}".strip()
             self.stop(f"paused after {self._failures} consecutive failures (last: {last})")
+
+    def throttling(self) -> str:
+        """How the relay throttled this run and the rate it allowed meanwhile (messages
+        accepted from its first throttling reply to the last acceptance); "" if it did
+        not."""
+        if self._throttled is None:
+            return ""
+        since, sent_before = self._throttled
+        sent = self._sent - sent_before
+        span = self._last_sent - since
+        said = f"the relay throttled the run ({self.limiter.decreases} slow-downs)"
+        if sent < 2 or span <= 0:
+            return said
+        rate = sent / span
+        return f"{said}; it allowed {rate:.2g}/s ({rate * 60:.0f}/min)"
 
     def _recent_rate(self) -> float:
         if len(self._accepted) < 2:
@@ -312,6 +377,13 @@ class SendLoop:
     def _backoff(self, attempt: int) -> float:
         p = self.policy
         return backoff(attempt, p.backoff_unit, p.backoff_cap, self.rng.random())
+
+
+async def _chain(first: Job | None, rest: AsyncIterator[Job]) -> AsyncIterator[Job]:
+    if first is not None:
+        yield first
+    async for job in rest:
+        yield job
 
 
 def describe(exc: BaseException) -> str:

@@ -39,6 +39,11 @@ class SessionLost(Exception):
     """The connection closed, broke the protocol, or timed out; it cannot be used again."""
 
 
+class InDoubt(SessionLost):
+    """The connection was lost (or timed out) after the message's final dot, before the
+    relay's reply: the relay may or may not have taken the message (RFC 1047)."""
+
+
 class Session(asyncio.Protocol):
     """One SMTP session taken over from aiosmtplib after EHLO (and STARTTLS, AUTH)."""
 
@@ -54,6 +59,7 @@ class Session(asyncio.Protocol):
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._lost: str | None = None
+        self._error: Reply | None = None  # the last error reply: why a session ended
         transport.set_protocol(self)
 
     # --- asyncio.Protocol ---------------------------------------------------------------
@@ -67,7 +73,10 @@ class Session(asyncio.Protocol):
             if line[3:4] == b"-":  # more lines of this reply follow
                 continue
             code = int(line[:3]) if line[:3].isdigit() else -1
-            self._replies.append(Reply(code, "\n".join(self._lines)))
+            reply = Reply(code, "\n".join(self._lines))
+            if code >= 400:
+                self._error = reply
+            self._replies.append(reply)
             self._lines = []
         if len(buffer) > _MAX_REPLY:
             self._fail("the relay sent an overlong reply line")
@@ -75,11 +84,18 @@ class Session(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool:
-        self._fail("the relay closed the connection")
+        self._fail(self._closed())
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(f"connection lost: {exc}" if exc else "the relay closed the connection")
+        self._fail(f"connection lost: {exc}" if exc else self._closed())
+
+    def _closed(self) -> str:
+        """Why the relay closed: its last error reply, when it gave one (Postfix says
+        "421 4.7.0 Error: too many errors" before it hangs up)."""
+        if self._error is None:
+            return "the relay closed the connection"
+        return f"the relay closed the connection after: {self._error.code} {self._error.text}"
 
     # --- transactions -------------------------------------------------------------------
     async def transaction(self, mail_from: bytes, rcpt_to: bytes, data: bytes) -> Reply:
@@ -91,27 +107,37 @@ class Session(asyncio.Protocol):
 
         Raises:
             ValueError: an argument holds a control character (it could inject a command).
-            SessionLost: the connection failed or the relay did not answer in time.
+            InDoubt: the connection failed or timed out after the final dot was written,
+                before the reply: the relay may have the message.
+            SessionLost: the connection failed or the relay did not answer in time before
+                that: the relay does not have the message.
         """
         if _CONTROL.search(mail_from) or _CONTROL.search(rcpt_to):
             raise ValueError("an envelope address holds a control character")
         mail, rcpt = b"MAIL FROM:" + mail_from + CRLF, b"RCPT TO:" + rcpt_to + CRLF
+        handed_over = False
         try:
             async with asyncio.timeout(self.timeout):  # one timer for the whole exchange
-                if self.pipelining:
-                    self._write(mail + rcpt + b"DATA\r\n")
-                    replies = await self._read(3)
-                else:
-                    replies = await self._one_by_one(mail, rcpt)
+                try:
+                    replies = await self._envelope(mail, rcpt)
+                except SessionLost:
+                    if (refusal := self._refused_before_loss()) is not None:
+                        return refusal  # the relay said why before it hung up: keep it
+                    raise
                 refusal = _refusal(replies)
                 if refusal is not None:
                     return await self._abandon(refusal, replies)
                 self._write(data + _END_OF_DATA)
+                handed_over = True
                 (answer,) = await self._read(1)
         except TimeoutError:
             self._fail("timed out waiting for the relay")
             self.transport.abort()
-            raise SessionLost(self._lost) from None
+            raise (InDoubt if handed_over else SessionLost)(self._lost) from None
+        except SessionLost as exc:
+            if handed_over:
+                raise InDoubt(str(exc)) from None
+            raise
         if answer.code != 250 and answer.code < 400:
             self.usable = False  # neither accepted nor refused: the exchange is out of step
         return answer
@@ -128,6 +154,19 @@ class Session(asyncio.Protocol):
         self.usable = False
         self.transport.close()
 
+    async def _envelope(self, mail: bytes, rcpt: bytes) -> list[Reply]:
+        """MAIL, RCPT and DATA: pipelined in one write, or one by one."""
+        if self.pipelining:
+            self._write(mail + rcpt + b"DATA\r\n")
+            return await self._read(3)
+        return await self._one_by_one(mail, rcpt)
+
+    def _refused_before_loss(self) -> Reply | None:
+        """The relay's refusal among the replies that came before the connection ended."""
+        replies = list(self._replies)
+        self._replies.clear()
+        return next((r for r in replies if r.code >= 400), None)
+
     async def _one_by_one(self, mail: bytes, rcpt: bytes) -> list[Reply]:
         """Without PIPELINING: each command waits for its reply; stop at a refusal."""
         replies: list[Reply] = []
@@ -140,16 +179,21 @@ class Session(asyncio.Protocol):
 
     async def _abandon(self, refusal: Reply, replies: list[Reply]) -> Reply:
         """End a refused transaction: an empty message if DATA was accepted anyway (RFC
-        2920 3.1), then RSET so the next message starts clean."""
-        if len(replies) == 3 and replies[2].code == 354:
-            self._write(_END_OF_DATA)
-            await self._read(1)
-        if refusal.code == 421:  # the relay is closing the connection
+        2920 3.1), then RSET so the next message starts clean. The refusal is the
+        message's answer even when the relay hangs up meanwhile (Postfix answers "421
+        4.7.0 Error: too many errors" and closes): the session is then unusable."""
+        if any(reply.code == 421 for reply in replies):  # the relay is closing
             self.usable = False
-        if self.usable:
+            return refusal
+        try:
+            if len(replies) == 3 and replies[2].code == 354:
+                self._write(_END_OF_DATA)
+                await self._read(1)
             self._write(b"RSET\r\n")
             (reset,) = await self._read(1)
             self.usable = reset.code == 250
+        except SessionLost:
+            self.usable = False
         return refusal
 
     def _write(self, data: bytes) -> None:

@@ -42,14 +42,20 @@ def _delivery_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str
             )
         if s.unmatched:
             line += f" ({s.unmatched} not sent: none of their sections today)"
+        if s.throttled:
+            line += f"; {s.throttled}"
         if s.invalid:  # they are owed it: the run exits 1 until the rows are fixed
             rows = "row" if s.invalid == 1 else "rows"
             line += f"; {s.invalid} unusable {rows} of the list skipped (named above)"
         return line
     counts = f"{s.sent} sent"
+    if s.resent:
+        counts += f" ({s.resent} of them in doubt earlier: possible duplicates)"
     for label in ("deferred", "failed", "bounced", "skipped", "in_doubt", "invalid"):
         if value := getattr(s, label):
             counts += f", {value} {label.replace('_', ' ')}"
+            if label == "in_doubt":  # RFC 1047: lost between the message and the reply
+                counts += " (the relay may have them)"
     if s.already_sent:
         counts += f", {s.already_sent} already had it"
     if s.already_failed:
@@ -57,6 +63,8 @@ def _delivery_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str
     if s.unmatched:
         counts += f", {s.unmatched} not sent (none of their sections today)"
     counts += f" in {s.seconds:.1f} s ({s.rate:.0f}/s)"
+    if s.throttled:
+        counts += f"; {s.throttled}"
     if s.stopped:
         counts += f"; {s.stopped}; rerun to continue"
     if outbox is not None:
@@ -72,7 +80,8 @@ def summary_json(s: RunSummary) -> str:
         "number": s.edition_number,
         **{k: getattr(s, k) for k in ("sent", "deferred", "failed", "bounced", "skipped",
                                       "already_sent", "already_failed", "invalid", "in_doubt",
-                                      "unmatched")},
+                                      "resent", "unmatched")},
+        "throttled": s.throttled or None,
         "seconds": round(s.seconds, 3),
         "rate": round(s.rate, 1),
         "stopped": s.stopped or None,

@@ -1,9 +1,14 @@
 """Rate-limit and backoff arithmetic. Pure: every method takes the time as an argument.
 
 A provider's limits are a messages-per-second rate and any number of rolling windows
-("30/min", "500/day"). Throttling replies (421/450/451/452/454) halve the rate the run
-allows itself; clean sending wins it back gradually (additive increase, multiplicative
-decrease, as TCP does), so a throttled run slows down instead of failing.
+("30/min", "500/day"). The relay's own throttling signals (421, 4.7.x, "too much mail",
+refused connections: ``relay.outcome_for``) halve the rate the run allows itself, once per
+round of messages (replies to messages started before a decrease do not count again, as
+TCP counts one loss per window); the rate then grows back with time, not with messages
+(additive increase: ``RECOVERY`` messages/s each second, or 5 % of the rate when that is
+more), so a throttled run slows down instead of failing, and a run that sends little
+does not win back a rate the relay refused a moment ago. A reply about one recipient
+(a busy mailbox) slows nobody.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+MIN_RATE = 0.1  # messages/s: the slowest a throttled run goes
+RECOVERY = 1.0  # messages/s won back per second after a decrease (additive increase)
 _UNITS = {
     "s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
     "h": 3600, "hour": 3600, "d": 86400, "day": 86400,
@@ -78,9 +85,14 @@ class RateLimiter:
         longest = max((w.count for w in self.windows), default=0)
         self._sent: deque[float] = deque(sorted(history), maxlen=int(longest) or 1)
         self._next_slot = -math.inf
+        self._slots = 0  # slots taken so far: a message's ticket is its slot's number
+        self._round = 0  # the ticket count at the last decrease
+        self._grown: float | None = None  # when the rate last grew back (None: not lowered)
+        self.decreases = 0  # throttling signals that lowered the rate
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next message may be sent (0: go now)."""
+        self._recover(now)
         wait = max(0.0, self._next_slot - now)
         for window in self.windows:
             count = int(window.count)
@@ -89,24 +101,39 @@ class RateLimiter:
                 wait = max(wait, oldest_in_window + window.seconds - now)
         return wait
 
-    def record(self, now: float) -> None:
-        """A message is being sent now: take its slot."""
+    def record(self, now: float) -> int:
+        """A message is being sent now: take its slot; return its ticket (for
+        ``slow_down``)."""
         if math.isfinite(self.rate):
             self._next_slot = max(self._next_slot, now) + 1.0 / self.rate
         if self.windows:
             self._sent.append(now)
+        self._slots += 1
+        return self._slots
 
-    def slow_down(self, observed_rate: float) -> None:
-        """The relay throttled us: halve the allowed rate (at least 0.1 message/s)."""
+    def slow_down(self, now: float, observed_rate: float, ticket: int) -> bool:
+        """The relay throttled the message of ``ticket``: halve the allowed rate (from the
+        rate messages were accepted at recently, when lower; at least ``MIN_RATE``) and
+        hold the next slot back by one interval at that rate. Only once per round: a
+        message that took its slot before the last decrease was sent at the old rate, so
+        its reply says nothing new. Returns whether the rate was lowered."""
+        if ticket <= self._round:
+            return False
         base = min(self.rate, observed_rate) if observed_rate > 0 else self.rate
-        self.rate = max(0.1, (base if math.isfinite(base) else 10.0) / 2)
+        self.rate = max(MIN_RATE, (base if math.isfinite(base) else 10.0) / 2)
+        self._next_slot = max(self._next_slot, now + 1.0 / self.rate)
+        self._round, self._grown = self._slots, now
+        self.decreases += 1
+        return True
 
-    def speed_up(self) -> None:
-        """A clean send: win back 2% of the rate, up to the configured ceiling."""
-        if self.rate < self.ceiling:
-            self.rate = min(self.ceiling, self.rate * 1.02 + 0.01)
-            if self.rate > 10_000:  # effectively unthrottled again
-                self.rate = self.ceiling
+    def _recover(self, now: float) -> None:
+        """Grow the rate back with the time since it last grew (additive increase)."""
+        if self._grown is None:
+            return
+        elapsed, self._grown = max(0.0, now - self._grown), now
+        self.rate = min(self.ceiling, self.rate + max(RECOVERY, self.rate / 20) * elapsed)
+        if self.rate >= self.ceiling or self.rate > 10_000:  # unthrottled again
+            self.rate, self._grown = self.ceiling, None
 
 
 def backoff(attempt: int, unit: float, cap: float, jitter: float) -> float:

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     retry_backoff_max: float = Field(default=60.0, ge=0)
     pause_after_failures: int = Field(default=25, ge=1)
     max_rate_wait: float = Field(default=300.0, ge=0)  # longer waits end the run
+    # A message whose connection was lost before the relay's reply (RFC 1047): "resend"
+    # it on the next run (at-least-once) or "hold" it for `send --retry-deferred`.
+    in_doubt: Literal["resend", "hold"] = "resend"
+    max_deferred_days: float = Field(default=3.0, gt=0)  # then deferred becomes failed
     outbox: Path = Path("outbox")
     previews: Path = Path("previews")
     archive: Path | None = Path("archive")  # the web archive's folder; "" turns it off

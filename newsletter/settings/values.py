@@ -25,6 +25,7 @@ from ..subscribers.changes import ListFiles
 from .config import PLACEHOLDER_FROM, PLACEHOLDER_POSTAL_ADDRESS, Settings
 
 if TYPE_CHECKING:
+    from ..delivery.sender import Retries
     from ..delivery.sendloop import Policy, Transport
     from ..mail.dkim import DkimSigner
     from ..mail.personalize import MailContext
@@ -166,8 +167,8 @@ def proof_note(
 
 def transport(settings: Settings) -> Transport:
     """The SMTP relay of ``smtp_url``, else the local Maildir outbox."""
+    from ..delivery.outbox import MaildirTransport
     from ..delivery.relay import SmtpTarget, SmtpTransport  # aiosmtplib
-    from ..delivery.sendloop import MaildirTransport
 
     if settings.smtp_url is None:
         return MaildirTransport(settings.outbox)
@@ -194,6 +195,12 @@ def send_policy(settings: Settings) -> Policy:
         pause_after_failures=settings.pause_after_failures,
         max_rate_wait=settings.max_rate_wait,
     )
+
+
+def retries(settings: Settings) -> Retries:
+    from ..delivery.sender import Retries
+
+    return Retries(settings.in_doubt == "hold", settings.max_deferred_days)
 
 
 def rate_limits(settings: Settings) -> list[Limit]:

@@ -9,11 +9,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..models import DeliveryStatus
 from .ledger import journal_path, unrecorded
+
+
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """An unfinished delivery an earlier run left: its status, first try, last reply."""
+
+    status: str
+    created: datetime
+    code: int | None
+    text: str | None
 
 
 class DeliveryReads:
@@ -46,6 +57,19 @@ class DeliveryReads:
             (edition_id, json.dumps(list(emails))),
         )
         return dict(rows.fetchall())
+
+    def retry_states(self, edition_id: int, emails: Sequence[str]) -> dict[str, RetryState]:
+        """The deferred or in-doubt (``pending``) deliveries among these addresses."""
+        rows = self.db.execute(
+            "SELECT email, status, created_at, last_code, last_text FROM deliveries"
+            " WHERE edition_id = ? AND status IN ('deferred', 'pending')"
+            " AND email IN (SELECT value FROM json_each(?))",
+            (edition_id, json.dumps(list(emails))),
+        )
+        return {
+            email: RetryState(status, datetime.fromisoformat(created), code, text)
+            for email, status, created, code, text in rows
+        }
 
     def sent_since(self, since: float) -> list[float]:
         """POSIX times of the messages sent since ``since`` (for rolling rate windows).
