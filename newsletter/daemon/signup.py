@@ -290,10 +290,8 @@ async def _mail(
 
 
 def notice_transport(settings: Settings) -> Transport:
-    """The SMTP relay, else the outbox's ``notices`` folder (``outbox/.notices/``, a
-    Maildir++ subfolder mail clients show as a folder): notices kept apart from the
-    editions, so a fresh database beside an outbox holding only notices is not taken for
-    a lost one (job.check_store).
+    """The SMTP relay, else ``outbox/.notices/`` (a Maildir++ subfolder): notices kept apart
+    from the editions, so an outbox holding only notices is no sign of a lost database.
 
     Raises:
         ConfigError: the outbox cannot be created.
