@@ -8,6 +8,7 @@ from datetime import datetime
 from ..errors import ConfigError
 from ..settings import Settings
 from .arguments import short
+from .cells import count_of
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,8 +29,7 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
         raise ConfigError("the web archive is turned off", "set 'archive' to a folder")
     with run_lock(lock_path(settings.database)), Store(settings.database) as store:
         editions = build_archive(site, values.edition_inputs(settings), store)
-    plural = "s" * (editions != 1)
-    print(f"web archive rebuilt in {short(site.folder)}/: {editions} edition{plural}")
+    print(f"web archive rebuilt in {short(site.folder)}/: {count_of(editions, 'edition')}")
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..errors import InputError
 from ..settings import DEFAULT_CONFIG, Settings
+from .cells import count_of
 
 if TYPE_CHECKING:
     from ..collect.collector import SourceRow
@@ -105,7 +106,7 @@ def _cells(row: SourceRow) -> tuple[str, ...]:
         status,
         _when(known.last_fetch),
         _when(known.last_success),
-        _count(known.items_seen, "item"),
+        count_of(known.items_seen, "item"),
         str(known.failures),
         known.last_error or "-",
     )
@@ -122,7 +123,7 @@ def _folder_cells(label: str, row: SourceRow) -> tuple[str, ...]:
     elif known.failures:
         status = "not collected since it appeared"
     elif known.skipped:
-        status = f"ok, {_count(known.skipped, 'file')} skipped"
+        status = f"ok, {count_of(known.skipped, 'file')} skipped"
     else:
         status = "ok"
     if known is None:
@@ -133,14 +134,10 @@ def _folder_cells(label: str, row: SourceRow) -> tuple[str, ...]:
         status,
         _when(known.last_collect),
         _when(known.last_success),
-        _count(known.items_seen, "item"),
+        count_of(known.items_seen, "item"),
         str(known.failures),
         known.last_error or "-",
     )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def _short(path: Path) -> str:
@@ -178,7 +175,7 @@ def import_opml(settings: Settings, opml: Path, config: Path, out: TextIO = sys.
         print(f"  + {feed.url}" + (f"  [{feed.section}]" if feed.section else ""), file=out)
     skipped = len(feeds) - len(new)
     note = f" ({skipped} already configured)" if skipped else ""
-    print(f"{len(new)} feed{'s' * (len(new) != 1)} added to {config}{note}", file=out)
+    print(f"{count_of(len(new), 'feed')} added to {config}{note}", file=out)
     if new and "NEWSLETTER_SOURCES" in os.environ:
         print(
             "newsletter: warning: NEWSLETTER_SOURCES is set and overrides 'sources' in the file",

@@ -37,7 +37,7 @@ from ..settings import Settings
 from ..store.database import Store, StoredEdition
 from ..store.reviews import Reviews
 from ..subscribers.tokens import REVIEW
-from .web import _page, token_codec
+from .web import page, token_codec
 
 Clock = Callable[[], datetime]
 _SETTINGS = web.AppKey("review_settings", Settings)
@@ -149,10 +149,10 @@ async def review_page(request: web.Request) -> web.Response:
             _state, settings, request.match_info["token"], now
         )
     except _Refused as refused:
-        return _page(refused.title, f"<p>{refused.text}</p>", refused.status)
+        return page(refused.title, f"<p>{refused.text}</p>", refused.status)
     except NewsletterError as exc:
         return _unavailable(exc)
-    return _page(
+    return page(
         f"Edition {review.day}",
         f"<p><strong>{html.escape(subject)}</strong></p><p>Decided so far: "
         f"{html.escape(decided)}.</p>"
@@ -169,7 +169,7 @@ async def review_decision(request: web.Request) -> web.Response:
     form = await request.post()
     decision = DECISIONS.get(str(form.get("decision", "")))
     if decision is None:
-        return _page(
+        return page(
             "Nothing changed",
             "<p>This request did not say <code>decision=approve</code> or "
             "<code>decision=hold</code>. Nothing changed.</p>",
@@ -182,15 +182,15 @@ async def review_decision(request: web.Request) -> web.Response:
             _decide, settings, request.match_info["token"], decision, reason, now
         )
     except _Refused as refused:
-        return _page(refused.title, f"<p>{refused.text}</p>", refused.status)
+        return page(refused.title, f"<p>{refused.text}</p>", refused.status)
     except NewsletterError as exc:  # not recorded: never say it was
         return _unavailable(exc)
-    return _page("Decision recorded", f"<p>{text}</p>")
+    return page("Decision recorded", f"<p>{text}</p>")
 
 
 def _unavailable(exc: NewsletterError) -> web.Response:
     print(f"newsletter serve: decision not recorded: {exc}", file=sys.stderr, flush=True)
-    return _page(
+    return page(
         "Please try again later",
         "<p>The decision could not be recorded just now, so nothing changed. Try again in "
         "a while, or use <code>newsletter approve</code> / <code>newsletter hold</code>.</p>",

@@ -126,7 +126,7 @@ async def confirm_page(request: web.Request) -> web.Response:
     if not isinstance(email, str):
         return _invalid()
     name = html.escape(request.app[_SETTINGS].newsletter_name)
-    return _page(
+    return page(
         f"Unsubscribe from {name}?",
         f"<p>Stop sending {name} to <strong>{html.escape(_masked(email))}</strong>?</p>"
         '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
@@ -137,7 +137,7 @@ async def confirm_page(request: web.Request) -> web.Response:
 async def one_click(request: web.Request) -> web.Response:
     form = await request.post()
     if form.get("List-Unsubscribe") != "One-Click":
-        return _page(
+        return page(
             "Nothing changed",
             "<p>This request did not ask to unsubscribe (no <code>List-Unsubscribe=One-Click"
             "</code>). Nothing changed.</p>",
@@ -152,7 +152,7 @@ async def one_click(request: web.Request) -> web.Response:
     except NewsletterError as exc:  # not recorded: never say it was
         return _unavailable(exc)
     name = html.escape(app[_SETTINGS].newsletter_name)
-    return _page(
+    return page(
         "You are unsubscribed",
         f"<p><strong>{html.escape(_masked(email))}</strong> will not receive {name} any more.</p>",
     )
@@ -179,7 +179,7 @@ def _unsubscribe(settings: Settings, email: str, now: datetime) -> None:
 def _unavailable(exc: NewsletterError) -> web.Response:
     """503: the request could not be recorded; said on stderr for the operator."""
     print(f"newsletter serve: unsubscribe not recorded: {exc}", file=sys.stderr, flush=True)
-    return _page(
+    return page(
         "Please try again later",
         "<p>Your request could not be recorded just now, so nothing changed yet. Please "
         "try the link again in a while, or reply to the message asking to unsubscribe.</p>",
@@ -188,7 +188,7 @@ def _unavailable(exc: NewsletterError) -> web.Response:
 
 
 def _invalid() -> web.Response:
-    return _page(
+    return page(
         "This unsubscribe link is not valid",
         "<p>The link is damaged, incomplete or not one of ours. Nothing changed. Use the "
         "unsubscribe link of a recent message, or reply to it asking to unsubscribe.</p>",
@@ -209,8 +209,10 @@ _STYLE = (
 )
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    page = (
+def page(title: str, body: str, status: int = 200) -> web.Response:
+    """A small page of the daemon's (``title``, ``body`` as HTML): no cache, no referrer;
+    a 503 says when to retry."""
+    text = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="robots" content="noindex"><title>{title}</title><style>{_STYLE}</style>'
@@ -219,7 +221,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     if status == 503:
         headers["Retry-After"] = "300"  # RFC 9110 10.2.3: seconds
-    return web.Response(text=page, status=status, content_type="text/html", headers=headers)
+    return web.Response(text=text, status=status, content_type="text/html", headers=headers)
 
 
 async def apply_pending_forever(settings: Settings, clock: Clock) -> None:
