@@ -112,7 +112,7 @@ def _page(service: SignupService, page: str, status: int = 200, **context: Any) 
         "list": list_info(settings),
         "form_action": "subscribe",
         "signup_url": service.url("subscribe"),
-        "hours": f"{settings.confirm_hours:g}",
+        "hours": _hours(settings),
         "problem": "",
         "email": "",
         "name": "",
@@ -130,6 +130,12 @@ def _page(service: SignupService, page: str, status: int = 200, **context: Any) 
     if status in (429, 503) and "retry_after" in context:
         headers["Retry-After"] = str(context["retry_after"])  # RFC 9110 10.2.3: seconds
     return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+
+
+def _hours(settings: Settings) -> int | float:
+    """How long a confirmation link works, in hours: ``48``, not ``48.0``, in templates."""
+    hours = settings.confirm_hours
+    return int(hours) if hours == int(hours) else hours
 
 
 def _say(text: str) -> None:
@@ -267,7 +273,7 @@ async def _mail(
         templates = load_templates(settings.templates)
         info = list_info(settings)
         notice = render_notice(
-            templates, kind, {"list": info, "hours": f"{settings.confirm_hours:g}", **context}
+            templates, kind, {"list": info, "hours": _hours(settings), **context}
         )
         data = notice_bytes(
             settings.from_address, to, notice.subject, notice.text, notice.html,

@@ -23,7 +23,14 @@ from ..models import Edition
 from ..store.database import Store
 from ..subscribers.csvfile import subscriber_columns
 from .plan import ArchiveSite, EditionInputs, frozen_edition
-from .render import ListInfo, archive_page_name, fill_neutral, render_edition, render_page
+from .render import (
+    ListInfo,
+    archive_page_name,
+    fill_neutral,
+    language_of,
+    render_edition,
+    render_page,
+)
 from .rendered import RenderedEdition
 from .templates import load_templates
 
@@ -65,11 +72,12 @@ def index_html(pages: Sequence[ArchivePage], templates: Mapping[str, str], info:
     Raises:
         TemplateError: ``archive_index.html.j2`` fails.
     """
+    language = language_of(templates, info.language)
     items = [
         {
             "day": p.edition.key,
-            "date_text": f"{p.edition.key.day} {p.edition.key:%B %Y}",
-            "weekday": f"{p.edition.key:%A}",
+            "date_text": language.format_date(p.edition.key, "long"),
+            "weekday": language.weekday(p.edition.key),
             "number": p.edition.number,
             "subject": p.subject,
             "href": p.name,
