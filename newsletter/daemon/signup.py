@@ -61,6 +61,7 @@ from ..subscribers.signup import (
 )
 from ..subscribers.tokens import TokenCodec
 from .clientip import client_ip
+from .pagelanguage import confirm_hours, retry_at
 
 log = logging.getLogger("newsletter")
 Clock = Callable[[], datetime]
@@ -112,7 +113,7 @@ def _page(service: SignupService, page: str, status: int = 200, **context: Any) 
         "list": list_info(settings),
         "form_action": "subscribe",
         "signup_url": service.url("subscribe"),
-        "hours": _hours(settings),
+        "hours": confirm_hours(settings),
         "problem": "",
         "email": "",
         "name": "",
@@ -130,12 +131,6 @@ def _page(service: SignupService, page: str, status: int = 200, **context: Any) 
     if status in (429, 503) and "retry_after" in context:
         headers["Retry-After"] = str(context["retry_after"])  # RFC 9110 10.2.3: seconds
     return web.Response(text=html, status=status, content_type="text/html", headers=headers)
-
-
-def _hours(settings: Settings) -> int | float:
-    """How long a confirmation link works, in hours: ``48``, not ``48.0``, in templates."""
-    hours = settings.confirm_hours
-    return int(hours) if hours == int(hours) else hours
 
 
 def _say(text: str) -> None:
@@ -227,8 +222,7 @@ async def _request_confirmation(
         return _page(service, "unavailable", 503, retry_after=300)
     if isinstance(verdict, datetime):
         wait = max(1, int((verdict - now).total_seconds()) + 1)
-        day = "" if verdict.date() == now.date() else f" on {verdict:%d %B}"
-        when = f"{verdict:%H:%M} UTC{day}"
+        when = retry_at(service.settings, verdict, now)
         return _page(service, "limited", 429, retry_after=wait, retry_at=when)
     if verdict is not None:  # a token: mail the link (a complaint-flagged address gets none)
         context = {
@@ -273,7 +267,7 @@ async def _mail(
         templates = load_templates(settings.templates)
         info = list_info(settings)
         notice = render_notice(
-            templates, kind, {"list": info, "hours": _hours(settings), **context}
+            templates, kind, {"list": info, "hours": confirm_hours(settings), **context}
         )
         data = notice_bytes(
             settings.from_address, to, notice.subject, notice.text, notice.html,

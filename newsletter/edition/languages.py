@@ -128,11 +128,7 @@ def find_language(tag: str, sources: Mapping[str, str]) -> Language:
     """
     babel_locale(tag)  # unknown: ValueError before anything else
     names = catalog_names(tag)
-    picked = tuple(
-        (path, text)
-        for path, text in sources.items()
-        if _file_name(path) in names
-    )
+    picked = tuple((path, text) for path, text in sources.items() if _file_name(path) in names)
     # General before specific (pt, then pt_BR); a stable sort keeps, for each name, the
     # package's before the user's, so the user's wins.
     picked = tuple(sorted(picked, key=lambda item: names.index(_file_name(item[0]))))
