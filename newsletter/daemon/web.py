@@ -131,11 +131,12 @@ async def confirm_page(request: web.Request) -> web.Response:
     if not isinstance(email, str):
         return _invalid(lang)
     name, masked = html.escape(settings.newsletter_name), html.escape(_masked(email))
+    button = _("Unsubscribe")
     ask = _("Stop sending %(name)s to <strong>%(email)s</strong>?", name=name, email=masked)
     return page(
         _("Unsubscribe from %(name)s?", name=name),
         f'<p>{ask}</p><form method="post"><input type="hidden" name="List-Unsubscribe" '
-        f'value="One-Click"><button type="submit">{_("Unsubscribe")}</button></form>',
+        f'value="One-Click"><button type="submit">{button}</button></form>',
         language=lang,
     )
 
