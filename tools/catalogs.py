@@ -6,8 +6,8 @@
 Extracts every message (``{% trans %}``, ``_()``) as ``pybabel extract -F babel.cfg`` would,
 writes ``templates/locale/messages.pot``, then merges it into each ``<lang>.po`` (new
 messages come in untranslated, removed ones are dropped, changed ones are marked fuzzy),
-as ``pybabel update`` does. Translate what is new, then check with
-``newsletter preview --check-language`` (README: Languages).
+as ``pybabel update`` does. Translate what is new: ``newsletter preview`` warns of any
+message a catalog still lacks (README: Languages).
 """
 
 from __future__ import annotations

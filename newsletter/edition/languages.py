@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -37,6 +38,7 @@ DATE_FORMS = ("full", "long", "medium", "short")
 # The bare "en" (the default) keeps the day-month-year form this project has always
 # written; "en-US", "en-GB"... get CLDR's own.
 _PLAIN_ENGLISH = {"full": "EEEE d MMMM y", "long": "d MMMM y"}
+_PO_LINE = re.compile(r'\s*(?:(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+)?"(?:[^"\\]|\\.)*"\s*')
 
 
 def babel_locale(tag: str) -> Locale:
@@ -172,10 +174,15 @@ def _read_catalog(path: str, text: str, locale: Locale) -> Catalog:
     Raises:
         InputError: malformed (``fr.po:12: ...``).
     """
+    hint = "fix the line (msgid/msgstr pairs in double quotes), or remove the file"
+    for number, line in enumerate(text.splitlines(), 1):
+        # Babel reads an unterminated string without a word (and drops its last letter).
+        if line.strip() and not line.lstrip().startswith("#") and not _PO_LINE.fullmatch(line):
+            raise InputError(f"{path}:{number}: not a valid .po line: {line.strip()}", hint)
     try:
         return read_po(io.StringIO(text), locale=locale, abort_invalid=True)
     except PoFileError as exc:
-        line = getattr(exc, "lineno", 0)
+        line = getattr(exc, "lineno", 0) + 1  # Babel counts from 0
         raise InputError(
             f"{path}:{line}: not a valid .po catalog: {exc}",
             "fix the line (msgid/msgstr pairs in double quotes), or remove the file",
@@ -212,9 +219,9 @@ def missing_report(language: Language) -> str:
             f"add <templates>/{CATALOG_FOLDER}/{catalog_names(language.tag)[0]} to translate "
             "them (README: Languages)"
         )
-    shown = "; ".join(repr(m) for m in language.missing[:5])
-    more = f" and {len(language.missing) - 5} more" if len(language.missing) > 5 else ""
+    shown = "; ".join(repr(m) for m in language.missing)
     return (
         f"language {language.tag}: {len(language.missing)} message(s) not translated, shown "
-        f"in English: {shown}{more} (newsletter preview --check-language lists them all)"
+        f"in English: {shown}; add them to <templates>/{CATALOG_FOLDER}/"
+        f"{catalog_names(language.tag)[-1]} (README: Languages)"
     )
