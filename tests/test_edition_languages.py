@@ -146,9 +146,7 @@ def test_a_malformed_catalog_stops_preview_with_exit_2(project: Project) -> None
 
 
 @pytest.mark.parametrize("tag", ["xx", "klingon"])
-def test_an_unknown_language_is_a_config_error_naming_the_line(
-    project: Project, tag: str
-) -> None:
+def test_an_unknown_language_is_a_config_error_naming_the_line(project: Project, tag: str) -> None:
     project.write("newsletter.toml", f'language = "{tag}"\n')
     run = project.run("preview")
     assert run.code == 2

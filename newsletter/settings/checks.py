@@ -191,8 +191,7 @@ def language(value: str) -> str:
     except (UnknownLocaleError, ValueError) as exc:
         raise SettingError(
             f"no language {text!r} in CLDR (Babel)",
-            "write a BCP 47 tag CLDR knows, such as en, fr, de, ja, zh or ar "
-            "(README: Languages)",
+            "write a BCP 47 tag CLDR knows, such as en, fr, de, ja, zh or ar (README: Languages)",
         ) from exc
     return text
 
