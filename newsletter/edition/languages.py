@@ -152,7 +152,9 @@ def _compiled(tag: str, picked: tuple[tuple[str, str], ...], template: str) -> L
     translated: set[str] = set()
     for path, text in picked:
         catalog = _read_catalog(path, text, locale)
-        translated |= {_msgid(m.id) for m in catalog if m.id and _complete(m.string)}
+        translated |= {
+            _msgid(m.id) for m in catalog if m.id and not m.fuzzy and _complete(m.string)
+        }
         compiled = _translations(catalog)
         if isinstance(translations, Translations):
             translations.merge(compiled)
