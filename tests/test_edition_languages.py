@@ -152,3 +152,22 @@ def test_an_unknown_language_is_a_config_error_naming_the_line(project: Project,
     assert run.code == 2
     assert f"newsletter.toml:1: language: no language '{tag}' in CLDR" in run.err
     assert "hint: " in run.err and "Traceback" not in run.err
+
+
+def test_an_editions_number_is_never_grouped_but_counts_are() -> None:
+    info = dataclasses.replace(INFO, language="de")
+    edition = dataclasses.replace(seed_edition(), number=1234)
+    result = render_edition(edition, load_templates(None), info)
+    assert "Nr. 1234" in result.html and "1.234" not in result.text
+    assert language_of(load_templates(None), "de").format_number(1234.5) == "1.234,5"
+
+
+def test_the_atom_feed_says_its_subtitle_in_the_lists_language() -> None:
+    from datetime import UTC
+
+    from newsletter.edition.archive import atom_feed
+
+    info = dataclasses.replace(INFO, language="fr")
+    lang = language_of(load_templates(None), "fr")
+    feed = atom_feed([ArchivePage(seed_edition(), "s")], info, "example.com", "d", UTC, lang)
+    assert "<subtitle>Toutes les éditions de Daily Newsletter</subtitle>" in feed.decode()

@@ -34,6 +34,10 @@ def extract() -> Catalog:
     return template
 
 
+def _forms(string: object) -> tuple[str, ...]:
+    return tuple(string) if isinstance(string, tuple | list) else (str(string or ""),)
+
+
 def main(new: list[str]) -> int:
     template = extract()
     with open(LOCALE / "messages.pot", "wb") as out:
@@ -48,7 +52,7 @@ def main(new: list[str]) -> int:
         catalog.update(template, update_header_comment=False)
         with open(path, "wb") as out:
             write_po(out, catalog, width=100, ignore_obsolete=True)
-        untranslated = sum(1 for m in catalog if m.id and not m.string)
+        untranslated = sum(1 for m in catalog if m.id and (m.fuzzy or not all(_forms(m.string))))
         print(f"{path.relative_to(ROOT)}: {len(catalog)} messages, {untranslated} to translate")
     return 0
 

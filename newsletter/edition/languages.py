@@ -117,9 +117,10 @@ class Language:
         """A time of day as this language writes it (``14:05``, ``2:05 PM``)."""
         return format_skeleton(skeleton, moment, locale=self.locale)
 
-    def format_number(self, number: int | float) -> str:
-        """``1234.5`` → ``1 234,5`` (fr), ``1.234,5`` (de), ``1,234.5`` (en)."""
-        return format_decimal(number, locale=self.locale)
+    def format_number(self, number: int | float, grouping: bool = True) -> str:
+        """``1234.5`` → ``1 234,5`` (fr), ``1.234,5`` (de), ``1,234.5`` (en); without
+        ``grouping`` ``1234`` (an edition's number)."""
+        return format_decimal(number, locale=self.locale, group_separator=grouping)
 
 
 def find_language(tag: str, sources: Mapping[str, str]) -> Language:
