@@ -171,3 +171,11 @@ def test_the_atom_feed_says_its_subtitle_in_the_lists_language() -> None:
     lang = language_of(load_templates(None), "fr")
     feed = atom_feed([ArchivePage(seed_edition(), "s")], info, "example.com", "d", UTC, lang)
     assert "<subtitle>Toutes les éditions de Daily Newsletter</subtitle>" in feed.decode()
+
+
+def test_traditional_chinese_is_not_given_the_simplified_catalog(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lang = language_of(load_templates(None), "zh-TW")
+    assert lang.catalogs == () and lang.gettext("Read more") == "Read more"
+    assert language_of(load_templates(None), "zh-CN").gettext("Read more") == "阅读全文"

@@ -131,8 +131,10 @@ def find_language(tag: str, sources: Mapping[str, str]) -> Language:
         ValueError: CLDR does not know ``tag``.
         InputError: a catalog is malformed (naming the file and line).
     """
-    babel_locale(tag)  # unknown: ValueError before anything else
+    locale = babel_locale(tag)  # unknown: ValueError before anything else
     names = catalog_names(tag)
+    if locale.language == "zh" and locale.script == "Hant":
+        names = names[1:]  # zh.po is Simplified Chinese: not for a Traditional reader
     picked = tuple((path, text) for path, text in sources.items() if _file_name(path) in names)
     # General before specific (pt, then pt_BR); a stable sort keeps, for each name, the
     # package's before the user's, so the user's wins.
