@@ -112,6 +112,14 @@ def test_rendered_edition_matches_the_golden_files() -> None:
     check_golden("subject.txt", rendered.subject + "\n")
 
 
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_a_french_and_an_arabic_edition_match_their_golden_files(language: str) -> None:
+    info = dataclasses.replace(INFO, language=language)
+    rendered = render_edition(seed_edition(), load_templates(None), info, ["city"])
+    check_golden(f"edition.{language}.html", rendered.html)
+    check_golden(f"edition.{language}.txt", rendered.subject + "\n\n" + rendered.text)
+
+
 def test_message_for_a_subscriber_matches_the_golden_file() -> None:
     rendered = render_edition(seed_edition(), load_templates(None), INFO)
     _, data = MessageTemplate(rendered, CTX, boundary="=_nl_" + "0" * 24).build(

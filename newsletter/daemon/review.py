@@ -32,11 +32,13 @@ from ..edition.approval import (
     describe,
     edition_to_review,
 )
+from ..edition.languages import Language
 from ..errors import InputError, NewsletterError
 from ..settings import Settings
 from ..store.database import Store, StoredEdition
 from ..store.reviews import Reviews
 from ..subscribers.tokens import REVIEW
+from .pagelanguage import pages_language
 from .web import page, token_codec
 
 Clock = Callable[[], datetime]
@@ -66,19 +68,25 @@ def _link(settings: Settings, store: Store, token: str, now: datetime) -> Review
     Raises:
         _Refused: forged (400), expired (410), or superseded by a newer proof (409).
     """
+    _ = pages_language(settings).gettext
     review = ReviewLink.read(token_codec(settings, store, now, REVIEW), token)
     if review is None:
         raise _Refused(
             400,
-            "This link is not valid",
-            "The link is damaged, incomplete or not one of ours. Nothing changed.",
+            _("This link is not valid"),
+            _("The link is damaged, incomplete or not one of ours. Nothing changed."),
         )
     if review.expired(now):
+        approve = f"<code>newsletter approve --date {review.day}</code>"
+        hold = f"<code>newsletter hold --date {review.day}</code>"
         raise _Refused(
             410,
-            "This link has expired",
-            f"Nothing changed. Use <code>newsletter approve --date {review.day}</code> or "
-            f"<code>newsletter hold --date {review.day}</code>, or the link of a newer proof.",
+            _("This link has expired"),
+            _(
+                "Nothing changed. Use %(approve)s or %(hold)s, or the link of a newer proof.",
+                approve=approve,
+                hold=hold,
+            ),
         )
     return review
 
@@ -93,7 +101,7 @@ def _state(settings: Settings, token: str, now: datetime) -> tuple[ReviewLink, s
         review, stored = _checked(settings, store, token, now)
         decisions = Reviews(store).decisions(stored.id)
     said = "; ".join(describe(d) + (f" ({d.reason})" if d.reason else "") for d in decisions)
-    return review, stored.subject, said or "nothing yet"
+    return review, stored.subject, said or pages_language(settings).gettext("nothing yet")
 
 
 def _checked(
@@ -104,18 +112,21 @@ def _checked(
     Raises:
         _Refused: as ``_link``, or the edition is gone or already sent (409).
     """
+    _ = pages_language(settings).gettext
     review = _link(settings, store, token, now)
     try:
         stored = edition_to_review(store, review.day)
     except InputError as exc:
-        raise _Refused(409, "Too late", html.escape(exc.message)) from None
+        raise _Refused(409, _("Too late"), html.escape(exc.message)) from None
     proofs = [p for p in Reviews(store).proofs(stored.id) if p.outcome == "sent"]
     if proofs and proofs[-1].fingerprint != review.fingerprint:
         raise _Refused(
             409,
-            "A newer proof was sent",
-            "The edition changed since this proof; decide from the newest proof's link. "
-            "Nothing changed.",
+            _("A newer proof was sent"),
+            _(
+                "The edition changed since this proof; decide from the newest proof's link. "
+                "Nothing changed."
+            ),
         )
     return review, stored
 
@@ -127,72 +138,83 @@ def _decide(settings: Settings, token: str, decision: str, reason: str, now: dat
         _Refused: as ``_checked``, or the other decision came first (409).
         NewsletterError: it could not be recorded.
     """
+    _ = pages_language(settings).gettext
     with Store(settings.database) as store:
         review, stored = _checked(settings, store, token, now)
         by = ("link", review.editor)
         try:
             recorded, new = decide(store, stored, review.fingerprint, decision, by, reason, now)
         except InputError as exc:
-            raise _Refused(409, "Someone decided first", html.escape(exc.message)) from None
+            raise _Refused(409, _("Someone decided first"), html.escape(exc.message)) from None
     day = stored.day
     if not new:
-        return f"Edition {day} was already {html.escape(describe(recorded))}. Nothing changed."
+        said = html.escape(describe(recorded))
+        return _("Edition %(day)s was already %(said)s. Nothing changed.", day=day, said=said)
     if decision == APPROVED:
-        return f"Edition {day} is approved: the list gets it at the next send."
-    return f"Edition {day} is held: the list gets nothing until it is approved."
+        return _("Edition %(day)s is approved: the list gets it at the next send.", day=day)
+    return _("Edition %(day)s is held: the list gets nothing until it is approved.", day=day)
 
 
 async def review_page(request: web.Request) -> web.Response:
     settings, now = request.app[_SETTINGS], request.app[_CLOCK]()
+    lang = pages_language(settings)
+    _ = lang.gettext
     try:
         review, subject, decided = await asyncio.to_thread(
             _state, settings, request.match_info["token"], now
         )
     except _Refused as refused:
-        return page(refused.title, f"<p>{refused.text}</p>", refused.status)
+        return page(refused.title, f"<p>{refused.text}</p>", refused.status, language=lang)
     except NewsletterError as exc:
-        return _unavailable(exc)
+        return _unavailable(exc, lang)
+    so_far = _("Decided so far: %(decided)s.", decided=html.escape(decided))
+    approve, hold = _("Approve: send it to the list"), _("Hold: keep it from the list")
+    why = _("Why (for the other editors)")
     return page(
-        f"Edition {review.day}",
-        f"<p><strong>{html.escape(subject)}</strong></p><p>Decided so far: "
-        f"{html.escape(decided)}.</p>"
+        _("Edition %(day)s", day=review.day),
+        f"<p><strong>{html.escape(subject)}</strong></p><p>{so_far}</p>"
         '<form method="post"><input type="hidden" name="decision" value="approve">'
-        '<button type="submit">Approve: send it to the list</button></form>'
+        f'<button type="submit">{approve}</button></form>'
         '<form method="post" style="margin-top:1.5rem"><input type="hidden" name="decision" '
-        'value="hold"><label>Why (for the other editors)<br><input name="reason" '
+        f'value="hold"><label>{why}<br><input name="reason" '
         'maxlength="300" style="width:100%;max-width:20rem"></label><br>'
-        '<button type="submit">Hold: keep it from the list</button></form>',
+        f'<button type="submit">{hold}</button></form>',
+        language=lang,
     )
 
 
 async def review_decision(request: web.Request) -> web.Response:
     form = await request.post()
+    settings, now = request.app[_SETTINGS], request.app[_CLOCK]()
+    lang = pages_language(settings)
+    _ = lang.gettext
     decision = DECISIONS.get(str(form.get("decision", "")))
     if decision is None:
-        return page(
-            "Nothing changed",
-            "<p>This request did not say <code>decision=approve</code> or "
-            "<code>decision=hold</code>. Nothing changed.</p>",
-            400,
+        said = _(
+            "This request did not say %(approve)s or %(hold)s. Nothing changed.",
+            approve="<code>decision=approve</code>",
+            hold="<code>decision=hold</code>",
         )
+        return page(_("Nothing changed"), f"<p>{said}</p>", 400, language=lang)
     reason = " ".join(str(form.get("reason", "")).split())[:300]
-    settings, now = request.app[_SETTINGS], request.app[_CLOCK]()
     try:
         text = await asyncio.to_thread(
             _decide, settings, request.match_info["token"], decision, reason, now
         )
     except _Refused as refused:
-        return page(refused.title, f"<p>{refused.text}</p>", refused.status)
+        return page(refused.title, f"<p>{refused.text}</p>", refused.status, language=lang)
     except NewsletterError as exc:  # not recorded: never say it was
-        return _unavailable(exc)
-    return page("Decision recorded", f"<p>{text}</p>")
+        return _unavailable(exc, lang)
+    return page(_("Decision recorded"), f"<p>{text}</p>", language=lang)
 
 
-def _unavailable(exc: NewsletterError) -> web.Response:
+def _unavailable(exc: NewsletterError, lang: Language) -> web.Response:
     print(f"newsletter serve: decision not recorded: {exc}", file=sys.stderr, flush=True)
-    return page(
-        "Please try again later",
-        "<p>The decision could not be recorded just now, so nothing changed. Try again in "
-        "a while, or use <code>newsletter approve</code> / <code>newsletter hold</code>.</p>",
-        503,
+    _ = lang.gettext
+    said = _(
+        "The decision could not be recorded just now, so nothing changed. Try again in "
+        "a while, or use %(approve)s / %(hold)s.",
+        approve="<code>newsletter approve</code>",
+        hold="<code>newsletter hold</code>",
     )
+    return page(_("Please try again later"), f"<p>{said}</p>", 503, language=lang)

@@ -61,6 +61,7 @@ from ..subscribers.signup import (
 )
 from ..subscribers.tokens import TokenCodec
 from .clientip import client_ip
+from .pagelanguage import confirm_hours, retry_at
 
 log = logging.getLogger("newsletter")
 Clock = Callable[[], datetime]
@@ -112,7 +113,7 @@ def _page(service: SignupService, page: str, status: int = 200, **context: Any) 
         "list": list_info(settings),
         "form_action": "subscribe",
         "signup_url": service.url("subscribe"),
-        "hours": f"{settings.confirm_hours:g}",
+        "hours": confirm_hours(settings),
         "problem": "",
         "email": "",
         "name": "",
@@ -221,8 +222,7 @@ async def _request_confirmation(
         return _page(service, "unavailable", 503, retry_after=300)
     if isinstance(verdict, datetime):
         wait = max(1, int((verdict - now).total_seconds()) + 1)
-        day = "" if verdict.date() == now.date() else f" on {verdict:%d %B}"
-        when = f"{verdict:%H:%M} UTC{day}"
+        when = retry_at(service.settings, verdict, now)
         return _page(service, "limited", 429, retry_after=wait, retry_at=when)
     if verdict is not None:  # a token: mail the link (a complaint-flagged address gets none)
         context = {
@@ -267,7 +267,7 @@ async def _mail(
         templates = load_templates(settings.templates)
         info = list_info(settings)
         notice = render_notice(
-            templates, kind, {"list": info, "hours": f"{settings.confirm_hours:g}", **context}
+            templates, kind, {"list": info, "hours": confirm_hours(settings), **context}
         )
         data = notice_bytes(
             settings.from_address, to, notice.subject, notice.text, notice.html,

@@ -31,12 +31,14 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ..edition.languages import Language
 from ..errors import InputError, NewsletterError
 from ..settings import Settings
 from ..settings.values import list_files, secret_key
 from ..store.database import Store
 from ..subscribers.changes import apply_if_free, unsubscribe
 from ..subscribers.tokens import UNSUBSCRIBE, TokenCodec, key_fingerprint
+from .pagelanguage import pages_language
 
 Clock = Callable[[], datetime]
 APPLY_EVERY = 60.0  # seconds between attempts to write pending unsubscribes into the CSV
@@ -119,43 +121,47 @@ async def _in_pool(request: web.Request, fn: Callable[..., object], *args: objec
 
 
 async def confirm_page(request: web.Request) -> web.Response:
+    settings = request.app[_SETTINGS]
+    lang = pages_language(settings)
+    _ = lang.gettext
     try:
         email = await _in_pool(request, _read, request.app, request.match_info["token"])
     except NewsletterError as exc:
-        return _unavailable(exc)
+        return _unavailable(exc, lang)
     if not isinstance(email, str):
-        return _invalid()
-    name = html.escape(request.app[_SETTINGS].newsletter_name)
+        return _invalid(lang)
+    name, masked = html.escape(settings.newsletter_name), html.escape(_masked(email))
+    button = _("Unsubscribe")
+    ask = _("Stop sending %(name)s to <strong>%(email)s</strong>?", name=name, email=masked)
     return page(
-        f"Unsubscribe from {name}?",
-        f"<p>Stop sending {name} to <strong>{html.escape(_masked(email))}</strong>?</p>"
-        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Unsubscribe</button></form>',
+        _("Unsubscribe from %(name)s?", name=name),
+        f'<p>{ask}</p><form method="post"><input type="hidden" name="List-Unsubscribe" '
+        f'value="One-Click"><button type="submit">{button}</button></form>',
+        language=lang,
     )
 
 
 async def one_click(request: web.Request) -> web.Response:
     form = await request.post()
-    if form.get("List-Unsubscribe") != "One-Click":
-        return page(
-            "Nothing changed",
-            "<p>This request did not ask to unsubscribe (no <code>List-Unsubscribe=One-Click"
-            "</code>). Nothing changed.</p>",
-            400,
-        )
     app = request.app
+    lang = pages_language(app[_SETTINGS])
+    _ = lang.gettext
+    if form.get("List-Unsubscribe") != "One-Click":
+        field = "<code>List-Unsubscribe=One-Click</code>"
+        said = _("This request did not ask to unsubscribe (no %(field)s). Nothing changed.",
+                 field=field)  # fmt: skip
+        return page(_("Nothing changed"), f"<p>{said}</p>", 400, language=lang)
     try:
         email = await _in_pool(request, _read, app, request.match_info["token"])
         if not isinstance(email, str):
-            return _invalid()
+            return _invalid(lang)
         await _in_pool(request, _unsubscribe, app[_SETTINGS], email, app[_CLOCK]())
     except NewsletterError as exc:  # not recorded: never say it was
-        return _unavailable(exc)
-    name = html.escape(app[_SETTINGS].newsletter_name)
-    return page(
-        "You are unsubscribed",
-        f"<p><strong>{html.escape(_masked(email))}</strong> will not receive {name} any more.</p>",
-    )
+        return _unavailable(exc, lang)
+    name, masked = html.escape(app[_SETTINGS].newsletter_name), html.escape(_masked(email))
+    done = _("<strong>%(email)s</strong> will not receive %(name)s any more.",
+             email=masked, name=name)  # fmt: skip
+    return page(_("You are unsubscribed"), f"<p>{done}</p>", language=lang)
 
 
 def _unsubscribe(settings: Settings, email: str, now: datetime) -> None:
@@ -176,24 +182,24 @@ def _unsubscribe(settings: Settings, email: str, now: datetime) -> None:
         )
 
 
-def _unavailable(exc: NewsletterError) -> web.Response:
+def _unavailable(exc: NewsletterError, lang: Language) -> web.Response:
     """503: the request could not be recorded; said on stderr for the operator."""
     print(f"newsletter serve: unsubscribe not recorded: {exc}", file=sys.stderr, flush=True)
-    return page(
-        "Please try again later",
-        "<p>Your request could not be recorded just now, so nothing changed yet. Please "
-        "try the link again in a while, or reply to the message asking to unsubscribe.</p>",
-        503,
+    _ = lang.gettext
+    said = _(
+        "Your request could not be recorded just now, so nothing changed yet. Please "
+        "try the link again in a while, or reply to the message asking to unsubscribe."
     )
+    return page(_("Please try again later"), f"<p>{said}</p>", 503, language=lang)
 
 
-def _invalid() -> web.Response:
-    return page(
-        "This unsubscribe link is not valid",
-        "<p>The link is damaged, incomplete or not one of ours. Nothing changed. Use the "
-        "unsubscribe link of a recent message, or reply to it asking to unsubscribe.</p>",
-        400,
+def _invalid(lang: Language) -> web.Response:
+    _ = lang.gettext
+    said = _(
+        "The link is damaged, incomplete or not one of ours. Nothing changed. Use the "
+        "unsubscribe link of a recent message, or reply to it asking to unsubscribe."
     )
+    return page(_("This unsubscribe link is not valid"), f"<p>{said}</p>", 400, language=lang)
 
 
 def _masked(email: str) -> str:
@@ -209,11 +215,15 @@ _STYLE = (
 )
 
 
-def page(title: str, body: str, status: int = 200) -> web.Response:
-    """A small page of the daemon's (``title``, ``body`` as HTML): no cache, no referrer;
-    a 503 says when to retry."""
+def page(
+    title: str, body: str, status: int = 200, *, language: Language | None = None
+) -> web.Response:
+    """A small page of the daemon's (``title``, ``body`` as HTML, both in ``language``,
+    which gives ``lang`` and ``dir``): no cache, no referrer; a 503 says when to retry."""
+    tag, direction = (language.tag, language.direction) if language else ("en", "ltr")
     text = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{html.escape(tag)}" dir="{direction}"><head>'
+        '<meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="robots" content="noindex"><title>{title}</title><style>{_STYLE}</style>'
         f"</head><body><h1>{title}</h1>{body}</body></html>"

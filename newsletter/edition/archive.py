@@ -22,8 +22,16 @@ from ..errors import InputError
 from ..models import Edition
 from ..store.database import Store
 from ..subscribers.csvfile import subscriber_columns
+from .languages import Language
 from .plan import ArchiveSite, EditionInputs, frozen_edition
-from .render import ListInfo, archive_page_name, fill_neutral, render_edition, render_page
+from .render import (
+    ListInfo,
+    archive_page_name,
+    fill_neutral,
+    language_of,
+    render_edition,
+    render_page,
+)
 from .rendered import RenderedEdition
 from .templates import load_templates
 
@@ -65,11 +73,12 @@ def index_html(pages: Sequence[ArchivePage], templates: Mapping[str, str], info:
     Raises:
         TemplateError: ``archive_index.html.j2`` fails.
     """
+    language = language_of(templates, info.language)
     items = [
         {
             "day": p.edition.key,
-            "date_text": f"{p.edition.key.day} {p.edition.key:%B %Y}",
-            "weekday": f"{p.edition.key:%A}",
+            "date_text": language.format_date(p.edition.key, "long"),
+            "weekday": language.weekday(p.edition.key),
             "number": p.edition.number,
             "subject": p.subject,
             "href": p.name,
@@ -83,10 +92,10 @@ def index_html(pages: Sequence[ArchivePage], templates: Mapping[str, str], info:
 
 
 def atom_feed(pages: Sequence[ArchivePage], info: ListInfo, domain: str, list_id: str,
-              zone: tzinfo) -> bytes:  # fmt: skip
+              zone: tzinfo, language: Language | None = None) -> bytes:  # fmt: skip
     """The Atom feed of the archive, newest first. Ids are ``tag:`` URIs (RFC 4151), so
     they never change even if the archive moves; links are relative to the feed unless
-    ``archive_url`` is set."""
+    ``archive_url`` is set. Its words in ``language`` (English without one)."""
     ET.register_namespace("", ATOM)
     ordered = _newest_first(pages)
     feed = ET.Element(
@@ -94,7 +103,8 @@ def atom_feed(pages: Sequence[ArchivePage], info: ListInfo, domain: str, list_id
     )
     first_day = min((p.edition.key for p in pages), default=date(2000, 1, 1))
     _text(feed, "title", info.name)
-    _text(feed, "subtitle", f"Every edition of {info.name}")
+    _ = language.gettext if language else (lambda text, **values: text % values)
+    _text(feed, "subtitle", _("Every edition of %(name)s", name=info.name))
     _text(feed, "id", f"tag:{domain},{first_day.isoformat()}:{list_id}")
     updated = _stamp(ordered[0].edition.key, zone) if ordered else _stamp(first_day, zone)
     _text(feed, "updated", updated)
@@ -206,7 +216,8 @@ def build_archive(
             html = render_archive_page(edition, templates, inputs.info, fields)
             files[archive_page_name(stored.day)] = html
     files[INDEX] = index_html(pages, templates, inputs.info)
-    files[FEED] = atom_feed(pages, inputs.info, site.domain, site.list_id, site.zone)
+    language = language_of(templates, inputs.info.language)
+    files[FEED] = atom_feed(pages, inputs.info, site.domain, site.list_id, site.zone, language)
     write_archive(site.folder, files)
     return len(pages)
 

@@ -3,8 +3,8 @@ welcome message, the sign-up pages), rendered from templates like the edition an
 overridable the same way (a file of the same name in the ``templates`` folder).
 
 A notice ``KIND`` is three templates: ``KIND_subject.txt.j2``, ``KIND.txt.j2`` and
-``KIND.html.j2``. Their words live in the templates, so translating those translates the
-notice. No CSS inlining: each is rendered once, for one reader.
+``KIND.html.j2``, in the language of the context's ``list`` (its words from the catalogs,
+``languages``). No CSS inlining: each is rendered once, for one reader.
 """
 
 from __future__ import annotations

@@ -23,9 +23,11 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from ..errors import EditionTooLarge, TemplateError
+from ..errors import EditionTooLarge, InputError, TemplateError
 from ..models import Edition
+from .languages import Language, find_language
 from .rendered import ListInfo, RenderedEdition, Slot, archive_page_name
+from .templates import catalog_sources
 
 __all__ = ["ListInfo", "RenderedEdition", "Slot", "archive_page_name", "render_edition"]
 
@@ -89,8 +91,25 @@ class _SubscriberProxy:
         return self._tokens.token(name)
 
 
-def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.Environment:
-    """A Jinja environment over template sources: HTML autoescaped, undefined is an error."""
+def language_of(templates: Mapping[str, str], tag: str) -> Language:
+    """The list's language with the catalogs among ``templates`` (``load_templates``).
+
+    Raises:
+        InputError: CLDR does not know ``tag``, or a catalog is malformed.
+    """
+    try:
+        return find_language(tag, catalog_sources(templates))
+    except ValueError as exc:
+        raise InputError(f"language: {exc}", "write a language tag such as fr or pt-BR") from None
+
+
+def make_environment(
+    templates: Mapping[str, str], tokens: _Tokens, language: Language
+) -> jinja2.Environment:
+    """A Jinja environment over template sources: HTML autoescaped, undefined is an error,
+    the words of ``{% trans %}`` and ``_()`` from the language's catalogs (newstyle
+    gettext: values are escaped, ``%`` is written ``%%``), ``format_date``/``format_number``
+    filters writing dates and numbers as the language does (CLDR)."""
 
     def load(name: str) -> tuple[str, str, Any] | None:
         source = templates.get(name)
@@ -103,7 +122,10 @@ def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.En
         autoescape=jinja2.select_autoescape(["html", "htm", "html.j2"]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks are spaces
+    env.install_gettext_translations(language.translations, newstyle=True)  # type: ignore[attr-defined]
 
     def default(value: Any, default_value: str = "", boolean: bool = False) -> Any:
         """Jinja's ``default``, also for merge fields: the fallback applies per subscriber."""
@@ -114,6 +136,8 @@ def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.En
     env.filters["default"] = env.filters["d"] = default
     env.filters["wrap"] = wrap
     env.filters["host"] = host
+    env.filters["format_date"] = language.format_date
+    env.filters["format_number"] = language.format_number
     return env
 
 
@@ -159,8 +183,9 @@ def render_edition(
         EditionTooLarge: the HTML is above Gmail's clipping limit.
     """
     tokens = _Tokens(frozenset(BUILTIN_FIELDS) | frozenset(merge_fields))
-    env = make_environment(templates, tokens)
-    context = _context(edition, info, tokens)
+    language = language_of(templates, info.language)
+    env = make_environment(templates, tokens, language)
+    context = _context(edition, info, tokens, language)
     context["web"] = web
     if web:  # no reader: a generic way to leave, never a token
         context["unsubscribe_url"] = f"mailto:{info.unsubscribe_mailto}?subject=unsubscribe"
@@ -176,22 +201,27 @@ def render_edition(
 
 def render_page(templates: Mapping[str, str], name: str, context: dict[str, Any]) -> str:
     """Render a page template that has no reader (the archive's index): no merge fields,
-    no CSS inlining (a browser reads the ``<style>`` block).
+    no CSS inlining (a browser reads the ``<style>`` block); in the language of the
+    context's ``list`` (a ``ListInfo``), English without one.
 
     Raises:
-        TemplateError: as ``render_edition``.
+        TemplateError: as ``render_edition``; InputError: as ``language_of``.
     """
-    env = make_environment(templates, _Tokens(frozenset()))
-    return _render(env, name, {"web": True, **context})
+    language = language_of(templates, getattr(context.get("list"), "language", "en"))
+    env = make_environment(templates, _Tokens(frozenset()), language)
+    return _render(env, name, {"web": True, "direction": language.direction, **context})
 
 
-def _context(edition: Edition, info: ListInfo, tokens: _Tokens) -> dict[str, Any]:
+def _context(
+    edition: Edition, info: ListInfo, tokens: _Tokens, language: Language
+) -> dict[str, Any]:
     articles = edition.articles
     return {
         "edition": edition,
         "date": edition.key,
-        "date_text": f"{edition.key.day} {edition.key:%B %Y}",
-        "weekday": f"{edition.key:%A}",
+        "date_text": language.format_date(edition.key, "long"),
+        "weekday": language.weekday(edition.key),
+        "direction": language.direction,  # ltr, or rtl for Arabic, Hebrew, Persian, Urdu
         "web_url": info.web_url(edition),
         "sections": edition.sections,
         "articles": articles,

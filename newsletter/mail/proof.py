@@ -20,7 +20,7 @@ from ..edition.rendered import RenderedEdition
 MARKS = {
     "en": "PROOF", "fr": "ÉPREUVE", "de": "KORREKTURABZUG", "es": "PRUEBA", "it": "BOZZA",
     "pt": "PROVA", "nl": "PROEF", "sv": "KORREKTUR", "da": "KORREKTUR", "nb": "KORREKTUR",
-    "pl": "KOREKTA", "cs": "KOREKTURA", "fi": "VEDOS", "ja": "校正", "zh": "校样",
+    "pl": "KOREKTA", "cs": "KOREKTURA", "fi": "VEDOS", "ja": "校正", "zh": "校样", "ar": "بروفة",
 }  # fmt: skip
 PROOF_RULE = "-" * 60
 _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)

@@ -184,6 +184,15 @@ def language(value: str) -> str:
     text = value.strip()
     if not _LANGUAGE.fullmatch(text):
         raise SettingError("not a language tag", "write a BCP 47 tag such as en, fr or pt-BR")
+    from babel import Locale, UnknownLocaleError  # CLDR: dates, plural rules, direction
+
+    try:
+        Locale.parse(text.replace("-", "_"))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise SettingError(
+            f"no language {text!r} in CLDR (Babel)",
+            "write a BCP 47 tag CLDR knows, such as en, fr, de, ja, zh or ar (README: Languages)",
+        ) from exc
     return text
 
 

@@ -1,0 +1,234 @@
+"""The list's language: dates and numbers as CLDR writes them (Babel), the templates' words
+from gettext catalogs, and the direction of the script (left-to-right or right-to-left).
+
+Catalogs are ``.po`` files named by language tag (``fr.po``, ``pt_BR.po``) in a ``locale``
+folder: the package's (``templates/locale/``, shipped as ``default_templates/locale/``),
+then the user's ``<templates>/locale/``, whose messages extend and override the package's.
+``messages.pot`` beside the package's catalogs lists every message the default templates
+and pages say: a message without a translation falls back to English and is reported.
+They are compiled in memory when first used (no ``.mo`` build step), once per process for
+the same sources. Pure: sources arrive as text, the caller reads the files.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from gettext import NullTranslations
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton, get_day_names
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import PoFileError, read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+
+from ..errors import InputError
+from .templates import CATALOG_FOLDER
+
+log = logging.getLogger("newsletter")
+
+TEMPLATE_CATALOG = "messages.pot"
+DATE_FORMS = ("full", "long", "medium", "short")
+# The bare "en" (the default) keeps the day-month-year form this project has always
+# written; "en-US", "en-GB"... get CLDR's own.
+_PLAIN_ENGLISH = {"full": "EEEE d MMMM y", "long": "d MMMM y"}
+_PO_LINE = re.compile(
+    r'\s*(?:(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+)?"(?:[^"\\]|\\.)*"\s*'
+)
+
+
+def babel_locale(tag: str) -> Locale:
+    """The CLDR locale of a BCP 47 tag (``pt-BR`` → ``pt_BR``, ``zh`` → ``zh_Hans``).
+
+    Raises:
+        ValueError: CLDR has no data for it (``xx``, ``klingon``).
+    """
+    try:
+        return Locale.parse(tag.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError) as exc:
+        raise ValueError(f"CLDR has no language {tag!r}") from exc
+
+
+def catalog_names(tag: str) -> tuple[str, ...]:
+    """The catalog files of a tag, general first: ``pt-BR`` → ``pt.po``, ``pt_BR.po``."""
+    parts = tag.replace("_", "-").split("-")
+    names = [f"{parts[0].lower()}.po"]
+    if len(parts) > 1:
+        names.append(f"{parts[0].lower()}_{'_'.join(parts[1:])}.po")
+    return tuple(names)
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """A list's language as templates and pages use it.
+
+    ``translations`` gives the words (English where a catalog lacks one); ``missing`` the
+    messages of ``messages.pot`` no catalog translates; ``catalogs`` the files read.
+    """
+
+    tag: str
+    locale: Locale
+    translations: NullTranslations
+    catalogs: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    @property
+    def english(self) -> bool:
+        return self.locale.language == "en"
+
+    @property
+    def direction(self) -> str:
+        """``rtl`` for a right-to-left script (Arabic, Hebrew, Persian, Urdu), else ``ltr``:
+        CLDR's character order for the locale."""
+        return "rtl" if self.locale.character_order == "right-to-left" else "ltr"
+
+    def gettext(self, message: str, **values: object) -> str:
+        """``message`` in this language, ``%(name)s`` filled from ``values``."""
+        text = self.translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int | float, **values: object) -> str:
+        """The plural form CLDR's rule picks for ``n``; ``%(num)s`` is ``n`` formatted."""
+        text = self.translations.ngettext(singular, plural, n)  # type: ignore[arg-type]
+        return text % {"num": self.format_number(n), **values}
+
+    def format_date(self, day: date | datetime, form: str = "full") -> str:
+        """``day`` written for this language: a CLDR form (``full``: ``dimanche 29 novembre
+        2026``; ``long``, ``medium``, ``short``) or a CLDR skeleton (``MMMd``: ``29 nov.``)."""
+        if isinstance(day, datetime):
+            day = day.date()
+        if self.tag == "en" and form in _PLAIN_ENGLISH:
+            return format_date(day, _PLAIN_ENGLISH[form], locale=self.locale)
+        if form in DATE_FORMS:
+            return format_date(day, form, locale=self.locale)
+        return format_skeleton(form, day, locale=self.locale)
+
+    def weekday(self, day: date) -> str:
+        """The day's name: ``dimanche``, ``Sonntag``, ``日曜日``."""
+        return str(get_day_names("wide", locale=self.locale)[day.weekday()])
+
+    def format_time(self, moment: datetime, skeleton: str = "Hm") -> str:
+        """A time of day as this language writes it (``14:05``, ``2:05 PM``)."""
+        return format_skeleton(skeleton, moment, locale=self.locale)
+
+    def format_number(self, number: int | float, grouping: bool = True) -> str:
+        """``1234.5`` → ``1 234,5`` (fr), ``1.234,5`` (de), ``1,234.5`` (en); without
+        ``grouping`` ``1234`` (an edition's number)."""
+        return format_decimal(number, locale=self.locale, group_separator=grouping)
+
+
+def find_language(tag: str, sources: Mapping[str, str]) -> Language:
+    """The language ``tag`` with its catalogs among ``sources`` (path → ``.po`` text, the
+    package's first, then the user's; ``messages.pot`` among them).
+
+    Raises:
+        ValueError: CLDR does not know ``tag``.
+        InputError: a catalog is malformed (naming the file and line).
+    """
+    locale = babel_locale(tag)  # unknown: ValueError before anything else
+    names = catalog_names(tag)
+    if locale.language == "zh" and locale.script == "Hant":
+        names = names[1:]  # zh.po is Simplified Chinese: not for a Traditional reader
+    picked = tuple((path, text) for path, text in sources.items() if _file_name(path) in names)
+    # General before specific (pt, then pt_BR); a stable sort keeps, for each name, the
+    # package's before the user's, so the user's wins.
+    picked = tuple(sorted(picked, key=lambda item: names.index(_file_name(item[0]))))
+    template = next((t for p, t in sources.items() if _file_name(p) == TEMPLATE_CATALOG), "")
+    return _compiled(tag, picked, template)
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(tag: str, picked: tuple[tuple[str, str], ...], template: str) -> Language:
+    """Compile once per process for the same sources (~10 ms a catalog with Babel)."""
+    locale = babel_locale(tag)
+    translations: NullTranslations = NullTranslations()
+    translated: set[str] = set()
+    for path, text in picked:
+        catalog = _read_catalog(path, text, locale)
+        translated |= {
+            _msgid(m.id) for m in catalog if m.id and not m.fuzzy and _complete(m.string)
+        }
+        compiled = _translations(catalog)
+        if isinstance(translations, Translations):
+            translations.merge(compiled)
+        else:
+            translations = compiled
+    expected = _template_ids(template)
+    missing = () if locale.language == "en" else tuple(i for i in expected if i not in translated)
+    language = Language(tag, locale, translations, tuple(p for p, _ in picked), missing)
+    if missing:
+        log.warning("%s", missing_report(language))
+    return language
+
+
+def _complete(string: object) -> bool:
+    return all(string) if isinstance(string, tuple | list) else bool(string)
+
+
+def _read_catalog(path: str, text: str, locale: Locale) -> Catalog:
+    """Parse a ``.po`` text strictly: a broken file is the user's to fix, with its line.
+
+    Raises:
+        InputError: malformed (``fr.po:12: ...``).
+    """
+    hint = "fix the line (msgid/msgstr pairs in double quotes), or remove the file"
+    for number, line in enumerate(text.splitlines(), 1):
+        # Babel reads an unterminated string without a word (and drops its last letter).
+        if line.strip() and not line.lstrip().startswith("#") and not _PO_LINE.fullmatch(line):
+            raise InputError(f"{path}:{number}: not a valid .po line: {line.strip()}", hint)
+    try:
+        return read_po(io.StringIO(text), locale=locale, abort_invalid=True)
+    except PoFileError as exc:
+        line = getattr(exc, "lineno", 0) + 1  # Babel counts from 0
+        raise InputError(
+            f"{path}:{line}: not a valid .po catalog: {exc}",
+            "fix the line (msgid/msgstr pairs in double quotes), or remove the file",
+        ) from None
+
+
+def _translations(catalog: Catalog) -> Translations:
+    """A gettext object from a parsed catalog, through an in-memory ``.mo``."""
+    from babel.messages.mofile import write_mo
+
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def _template_ids(template: str) -> tuple[str, ...]:
+    if not template:
+        return ()
+    catalog = read_po(io.StringIO(template))
+    return tuple(_msgid(m.id) for m in catalog if m.id)
+
+
+def _msgid(msgid: object) -> str:
+    """A message's id: the singular of a plural message."""
+    return str(msgid if isinstance(msgid, str) else msgid[0])  # type: ignore[index]
+
+
+def missing_report(language: Language) -> str:
+    """What a reader of ``language`` sees in English, in a sentence for the operator."""
+    if not language.catalogs:
+        return (
+            f"language {language.tag}: no catalog (dates in {language.tag}, words in English); "
+            f"add <templates>/{CATALOG_FOLDER}/{catalog_names(language.tag)[0]} to translate "
+            "them (README: Languages)"
+        )
+    shown = "; ".join(repr(m) for m in language.missing)
+    return (
+        f"language {language.tag}: {len(language.missing)} message(s) not translated, shown "
+        f"in English: {shown}; add them to <templates>/{CATALOG_FOLDER}/"
+        f"{catalog_names(language.tag)[-1]} (README: Languages)"
+    )

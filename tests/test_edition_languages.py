@@ -1,0 +1,181 @@
+"""The list's language: CLDR dates, the catalogs' words, plural forms, a user's own catalog,
+what is reported when a word is missing, and what a bad language or catalog does."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from babel.dates import format_date
+from conftest import Project
+from test_edition_golden import INFO, seed_edition
+
+from newsletter.edition.archive import ArchivePage, index_html
+from newsletter.edition.languages import _compiled, find_language
+from newsletter.edition.render import language_of, render_edition
+from newsletter.edition.templates import catalog_sources, load_templates
+from newsletter.errors import InputError
+
+DAY = date(2026, 11, 29)
+SHIPPED = ("fr", "de", "es", "it", "pt", "nl", "pl", "ja", "zh", "ar")
+
+
+def rendered(language: str, user_dir: Path | None = None):  # type: ignore[no-untyped-def]
+    info = dataclasses.replace(INFO, language=language)
+    edition = seed_edition()
+    return render_edition(edition, load_templates(user_dir), info), edition
+
+
+@pytest.mark.parametrize("tag", ["fr", "de", "ja", "ar", "pl", "zh", "pt-BR", "sv", "en-US"])
+def test_the_date_line_is_babels_full_date_for_the_locale(tag: str) -> None:
+    lang = language_of(load_templates(None), tag)
+    locale = tag.replace("-", "_")
+    assert lang.format_date(DAY, "full") == format_date(DAY, "full", locale=locale)
+    assert lang.format_date(DAY, "long") == format_date(DAY, "long", locale=locale)
+
+
+def test_the_issues_examples() -> None:
+    templates = load_templates(None)
+    assert language_of(templates, "fr").format_date(DAY) == "dimanche 29 novembre 2026"
+    assert language_of(templates, "de").format_date(DAY) == "Sonntag, 29. November 2026"
+    assert language_of(templates, "ja").format_date(DAY) == "2026年11月29日日曜日"
+    # the default English keeps the day-month-year form it always had
+    assert language_of(templates, "en").format_date(DAY) == "Sunday 29 November 2026"
+
+
+@pytest.mark.parametrize("tag", SHIPPED)
+def test_every_shipped_catalog_translates_every_message(tag: str) -> None:
+    lang = language_of(load_templates(None), tag)
+    assert lang.catalogs and lang.missing == ()
+
+
+def test_a_french_edition_says_it_in_french_everywhere() -> None:
+    result, edition = rendered("fr")
+    day = format_date(edition.key, "full", locale="fr")
+    assert f"{day} · N°\u00a07" in result.html and f"{day} · N°\u00a07" in result.text
+    for words in ("Dans cette édition", "voici le résumé du jour", "Lire la suite", "Par "):
+        assert words in result.html
+    assert "Read more" not in result.html and "Hello" not in result.text
+    assert format_date(edition.key, "long", locale="fr") in result.subject
+
+
+def test_an_arabic_edition_is_right_to_left_and_mirrors_the_arrow() -> None:
+    result, _ = rendered("ar")
+    assert re.search(r'<html lang="ar" dir="rtl"', result.html)
+    assert "اقرأ المزيد\u00a0←" in result.html and "→" not in result.html
+    # the text part keeps logical order: no bidi control characters
+    assert not re.search("[\u200e\u200f\u202a-\u202e\u2066-\u2069]", result.text)
+
+
+def test_titles_and_summaries_carry_dir_auto_in_an_english_edition_too() -> None:
+    result, edition = rendered("en")
+    assert result.html.count('<h3 dir="auto"') == len(edition.articles)
+    assert 'dir="rtl"' not in result.html
+
+
+@pytest.mark.parametrize(
+    ("tag", "count", "words"),
+    [
+        ("pl", 1, "1 wydanie"), ("pl", 3, "3 wydania"), ("pl", 5, "5 wydań"),
+        ("pl", 22, "22 wydania"), ("ar", 2, "عددان"), ("ar", 5, "5 أعداد"),
+        ("ar", 11, "11 عددًا"), ("fr", 1, "1 édition"), ("fr", 2, "2 éditions"),
+        ("en", 1, "1 edition"), ("en", 2, "2 editions"),
+    ],
+)  # fmt: skip
+def test_the_archive_counts_editions_with_the_languages_plural_forms(
+    tag: str, count: int, words: str
+) -> None:
+    info = dataclasses.replace(INFO, language=tag)
+    pages = [ArchivePage(seed_edition(), "subject")] * count
+    assert words in index_html(pages, load_templates(None), info)
+
+
+def test_a_users_catalog_extends_and_overrides_the_shipped_one(tmp_path: Path) -> None:
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "fr.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Read more"\nmsgstr "Lire l’article"\n',
+        encoding="utf-8",
+    )
+    result, _ = rendered("fr", tmp_path)
+    assert "Lire l’article" in result.html and "Dans cette édition" in result.html
+
+
+def test_a_language_without_catalog_has_cldr_dates_english_words_and_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _compiled.cache_clear()  # the warning is said once per process and language
+    result, edition = rendered("sv")
+    assert format_date(edition.key, "full", locale="sv") in result.html
+    assert "Read more" in result.html
+    assert "language sv: no catalog" in caplog.text
+
+
+def test_a_missing_message_falls_back_to_english_and_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "eo.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Read more"\nmsgstr "Legu pli"\n',
+        encoding="utf-8",
+    )
+    result, _ = rendered("eo", tmp_path)
+    assert "Legu pli" in result.html and "View in your browser" in result.html
+    assert "language eo:" in caplog.text and "'View in your browser'" in caplog.text
+
+
+def test_a_malformed_catalog_names_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "locale").mkdir()
+    path = tmp_path / "locale" / "de.po"
+    path.write_text('msgid "Read more"\nmsgstr "Weiter\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        find_language("de", catalog_sources(load_templates(tmp_path)))
+    assert f"{path}:" in str(caught.value)
+
+
+def test_a_malformed_catalog_stops_preview_with_exit_2(project: Project) -> None:
+    project.write("templates/locale/fr.po", 'msgid "Read more"\nmsgstr "Lire\n')
+    project.write("newsletter.toml", 'language = "fr"\ntemplates = "templates"\n')
+    run = project.run("preview")
+    assert run.code == 2, run.err
+    assert "fr.po:" in run.err and "Traceback" not in run.err
+
+
+@pytest.mark.parametrize("tag", ["xx", "klingon"])
+def test_an_unknown_language_is_a_config_error_naming_the_line(project: Project, tag: str) -> None:
+    project.write("newsletter.toml", f'language = "{tag}"\n')
+    run = project.run("preview")
+    assert run.code == 2
+    assert f"newsletter.toml:1: language: no language '{tag}' in CLDR" in run.err
+    assert "hint: " in run.err and "Traceback" not in run.err
+
+
+def test_an_editions_number_is_never_grouped_but_counts_are() -> None:
+    info = dataclasses.replace(INFO, language="de")
+    edition = dataclasses.replace(seed_edition(), number=1234)
+    result = render_edition(edition, load_templates(None), info)
+    assert "Nr. 1234" in result.html and "1.234" not in result.text
+    assert language_of(load_templates(None), "de").format_number(1234.5) == "1.234,5"
+
+
+def test_the_atom_feed_says_its_subtitle_in_the_lists_language() -> None:
+    from datetime import UTC
+
+    from newsletter.edition.archive import atom_feed
+
+    info = dataclasses.replace(INFO, language="fr")
+    lang = language_of(load_templates(None), "fr")
+    feed = atom_feed([ArchivePage(seed_edition(), "s")], info, "example.com", "d", UTC, lang)
+    assert "<subtitle>Toutes les éditions de Daily Newsletter</subtitle>" in feed.decode()
+
+
+def test_traditional_chinese_is_not_given_the_simplified_catalog(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lang = language_of(load_templates(None), "zh-TW")
+    assert lang.catalogs == () and lang.gettext("Read more") == "Read more"
+    assert language_of(load_templates(None), "zh-CN").gettext("Read more") == "阅读全文"
