@@ -1,9 +1,11 @@
-"""Refresh the language catalogs from the templates and the daemon's pages.
+"""Refresh the language catalogs from the templates and the daemon's pages (run from a
+checkout; a maintainer's tool, not used at run time).
 
-    python tools/catalogs.py            # templates/locale/messages.pot and every <lang>.po
-    python tools/catalogs.py de sv      # the same, and start sv.po if it does not exist
+    python -m newsletter.edition.catalog_update        # messages.pot and every <lang>.po
+    python -m newsletter.edition.catalog_update de sv  # ... and start sv.po if missing
 
-Extracts every message (``{% trans %}``, ``_()``) as ``pybabel extract -F babel.cfg`` would,
+Extracts every message (``{% trans %}``, ``_()``) as ``pybabel extract`` would with
+``MAPPING`` below,
 writes ``templates/locale/messages.pot``, then merges it into each ``<lang>.po`` (new
 messages come in untranslated, removed ones are dropped, changed ones are marked fuzzy),
 as ``pybabel update`` does. Translate what is new: ``newsletter preview`` warns of any
@@ -17,16 +19,26 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 LOCALE = ROOT / "templates" / "locale"
 
 
+# What is read for messages, as pybabel's mapping: (glob pattern, extraction method), and
+# the options of each pattern (Jinja's i18n extension, whitespace trimmed as the templates
+# render it).
+MAPPING = [
+    ("newsletter/daemon/**.py", "python"),
+    ("newsletter/edition/archive.py", "python"),
+    ("templates/**.j2", "jinja2"),
+]
+OPTIONS = {"templates/**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
+
+
 def extract() -> Catalog:
-    with open(ROOT / "babel.cfg", encoding="utf-8") as cfg:
-        method_map, options_map = parse_mapping_cfg(cfg)
+    """Every message of the templates and pages, as a ``messages.pot`` catalog."""
+    method_map, options_map = MAPPING, OPTIONS
     template = Catalog(project="newsletter", charset="utf-8")
     found = extract_from_dir(str(ROOT), method_map, options_map, comment_tags=("Translators:",))
     for filename, lineno, message, comments, context in found:
