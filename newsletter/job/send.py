@@ -123,7 +123,7 @@ async def send_edition(
         sender = Sender(
             store, Ledger(store.db, journal_path(store.path)), plan.stored, template,
             settings.subscribers, settings.from_email, summary, clock, progress, retry_only,
-            variants, values.retries(settings),
+            variants, values.retries(settings), envelope_senders(settings, store, plan),
         )  # fmt: skip
         await deliver(settings, store, sender, clock, stop)
         finish(settings, store, sender, clock())
@@ -263,6 +263,15 @@ def personalize(
     """
     secret = values.secret_key(settings, store)
     return MessageTemplate(plan.rendered, values.mail_context(settings, plan, secret, now))
+
+
+def envelope_senders(
+    settings: Settings, store: Store, plan: EditionPlan
+) -> Callable[[str], str] | None:
+    """Each recipient's own envelope sender (VERP, with ``bounce_address``), else None:
+    the From address for all."""
+    tokens = values.bounce_tokens_of(settings, store)
+    return None if tokens is None else tokens.sender_for(plan.number)
 
 
 async def deliver(
