@@ -3,6 +3,7 @@ edition really sent, each subscriber's status after one run and after a second."
 
 from __future__ import annotations
 
+import csv
 import sqlite3
 
 import pytest
@@ -78,6 +79,31 @@ def test_one_run_changes_each_subscriber_as_its_report_says(project: Project) ->
     assert again.code == 0, again.err
     assert again.out.strip() == NOTHING
     assert statuses(project) == EXPECTED
+
+
+def test_status_shows_each_editions_bounces_complaints_and_the_complaint_rate(
+    project: Project,
+) -> None:
+    sent_project(project)
+    assert "reports:" not in project.run("status").out  # nothing came back yet
+    _mailbox_with_every_report(project)
+    assert project.run("bounces").code == 0
+    status = project.run("status")
+    assert status.code == 0, status.err
+    lines = status.out.splitlines()
+    assert lines[2] == (
+        "    reports: 4 hard bounced, 1 soft bounced, 2 complaints (complaint rate 22.22%)"
+    )
+    assert lines[3].startswith("    warning: a complaint rate of 22.22% is above 0.1 %")
+    exported = project.run("status", "--export", "out.csv")
+    assert exported.code == 0, exported.err
+    with (project.path / "out.csv").open(newline="") as handle:
+        reports = {row["email"]: row["report"] for row in csv.DictReader(handle)}
+    assert reports == {
+        "ada@example.com": "hard", "grace@example.org": "hard", "linus@example.net": "hard",
+        "zoe@example.com": "soft", "mia@example.com": "hard", "omar@example.com": "complaint",
+        "pat@example.com": "complaint", "quinn@example.com": "", "rita@example.com": "",
+    }  # fmt: skip
 
 
 def test_reports_delivered_again_change_nothing(project: Project) -> None:
