@@ -241,3 +241,27 @@ def _forged(verdict: Verdict) -> str:
         f"forged or stray {verdict.format} {verdict.kind} report about {named}: no bounce "
         "token or Message-ID of a message this list sent"
     )
+
+
+def summary_line(s: BounceSummary) -> str:
+    """``bounces: 2 hard bounces, 1 soft bounce, 1 complaint, 1 auto-reply ignored, 0
+    unrecognised, 0 forged or stray`` (then the rarer counts when there are any)."""
+    parts = [
+        _count(s.hard, "hard bounce"),
+        _count(s.soft, "soft bounce"),
+        _count(s.complaints, "complaint"),
+        _count(s.autoreplies, "auto-reply", "auto-replies") + " ignored",
+        f"{s.unrecognised} unrecognised",
+        f"{s.forged} forged or stray",
+    ]
+    if s.not_listed:
+        parts.append(f"{s.not_listed} not on the list")
+    if s.duplicates:
+        parts.append(f"{s.duplicates} already processed")
+    changed = len(s.bounced) + len(s.unsubscribed)
+    tail = f"; {_count(changed, 'subscriber')} left the list" if changed else ""
+    return "bounces: " + ", ".join(parts) + tail
+
+
+def _count(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from ..settings import Settings
-from .cells import count_of
-
-if TYPE_CHECKING:
-    from ..bounces.apply import BounceSummary
 
 KINDS = {"unrecognised": "unrecognised", "forged": "forged or stray", "not-listed": "not listed"}
 
@@ -32,6 +27,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    from ..bounces.apply import summary_line
     from ..collect.plaintext import visible
     from ..job import run_bounces
 
@@ -46,26 +42,6 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
             print(f"  unsubscribed (complaint): {email}")
     print(summary_line(summary))
     return 0
-
-
-def summary_line(s: BounceSummary) -> str:
-    """``bounces: 2 hard bounces, 1 soft bounce, 1 complaint, 1 auto-reply ignored, 0
-    unrecognised, 0 forged or stray`` (then the rarer counts when there are any)."""
-    parts = [
-        count_of(s.hard, "hard bounce"),
-        count_of(s.soft, "soft bounce"),
-        count_of(s.complaints, "complaint"),
-        count_of(s.autoreplies, "auto-reply", "auto-replies") + " ignored",
-        f"{s.unrecognised} unrecognised",
-        f"{s.forged} forged or stray",
-    ]
-    if s.not_listed:
-        parts.append(f"{s.not_listed} not on the list")
-    if s.duplicates:
-        parts.append(f"{s.duplicates} already processed")
-    changed = len(s.bounced) + len(s.unsubscribed)
-    tail = f"; {count_of(changed, 'subscriber')} left the list" if changed else ""
-    return "bounces: " + ", ".join(parts) + tail
 
 
 HANDLERS = {"bounces": run}
