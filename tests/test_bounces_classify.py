@@ -22,7 +22,7 @@ CASES = {
     "autoreply.eml": ("auto-reply", "autoreply", []),
     "forged.eml": ("DSN", "hard", ["rita@example.com"]),
     "stranger.eml": ("DSN", "hard", ["stranger@example.net"]),
-    "no-recipient.eml": ("", "unrecognised", []),
+    "no-recipient.eml": ("DSN", "unrecognised", []),
 }
 
 

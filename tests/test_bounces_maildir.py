@@ -63,7 +63,7 @@ def test_one_run_changes_each_subscriber_as_its_report_says(project: Project) ->
     listing = result.out
     assert "new/huge.eml: unrecognised: too large (20.0 MB): not read" in listing
     assert "new/malformed.eml: unrecognised: malformed MIME" in listing
-    assert "new/no-recipient.eml: unrecognised:" in listing
+    assert "new/no-recipient.eml: unrecognised: a delivery report naming no recipient" in listing
     assert "new/forged.eml: forged or stray: " in listing and "rita@example.com" in listing
     assert "new/stranger.eml: forged or stray: " in listing
     assert "stranger@example.net" in listing
@@ -206,3 +206,18 @@ def test_reports_are_recorded_with_where_they_came_from(project: Project) -> Non
     assert rows["new/exchange-dsn.eml"] == "soft"
     assert rows["new/yahoo-arf.eml"] == "complaint"
     assert "new/zz-postfix-dsn-again.eml" not in rows  # the first one was recorded
+
+
+def test_a_true_report_about_an_address_no_longer_on_the_list_is_listed(
+    project: Project,
+) -> None:
+    sent_project(project)
+    sent = copies(project)
+    assert project.run("subscribers", "remove", "linus@example.net").code == 0
+    box = maildir(project.path / "bouncebox")
+    deliver(box, "gmail-dsn.eml", filled("gmail-dsn.eml", sent))
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert "new/gmail-dsn.eml: not listed: linus@example.net is not on the list" in result.out
+    assert result.out.splitlines()[-1] == NOTHING + ", 1 not on the list"
+    assert "linus@example.net" not in statuses(project)

@@ -238,8 +238,8 @@ def _verdict(data: bytes) -> Verdict:
 def _forged(verdict: Verdict) -> str:
     named = ", ".join(f.email for f in verdict.failures) or "nobody"
     return (
-        f"forged or stray {verdict.format} {verdict.kind} report about {named}: no bounce "
-        "token or Message-ID of a message this list sent"
+        f"{verdict.format} {verdict.kind} report about {named}, without a bounce token or "
+        "Message-ID of a message this list sent"
     )
 
 

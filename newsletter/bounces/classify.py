@@ -89,6 +89,9 @@ def classify(msg: Message) -> Verdict:
         return Verdict(kind, tuple(failures), quoted, senders, format="non-standard")
     if _auto_reply(msg):
         return Verdict(AUTOREPLY, (), quoted, senders, detail="auto-reply", format="auto-reply")
+    if _report_type(msg) == "delivery-status":
+        detail = "a delivery report naming no recipient"
+        return Verdict(UNRECOGNISED, (), quoted, senders, detail=detail, format="DSN")
     return Verdict(UNRECOGNISED, (), quoted, senders, detail="not a bounce or complaint it knows")
 
 
