@@ -140,8 +140,9 @@ def _identity() -> tuple[str, str, int, int]:
 
 
 @contextmanager
-def running() -> Iterator[Dovecot]:
-    """Start a private Dovecot; stop it and remove its folder afterwards."""
+def running(extra: str = "") -> Iterator[Dovecot]:
+    """Start a private Dovecot (``extra``: more configuration lines); stop it and remove its
+    folder afterwards."""
     import trustme
 
     root = Path(tempfile.mkdtemp(prefix="dovecot-"))
@@ -168,6 +169,7 @@ def running() -> Iterator[Dovecot]:
             imap_port=server.imap_port,
             imaps_port=server.imaps_port,
         )
+        + extra
     )
     # The daemon keeps its stdout and stderr: a file, not a pipe anyone waits on.
     with (root / "start.log").open("w") as out:

@@ -130,3 +130,34 @@ def test_an_unreachable_server_is_exit_1_and_a_private_ca_is_needed(
     assert "certificate not trusted" in result.err and "bounce_ca_file" in result.err
     assert all(s == "active" for s in statuses(project).values())
     assert set(EXPECTED) == set(statuses(project))
+
+
+def test_a_server_that_never_answers_times_out(project: Project, server: dovecot.Dovecot) -> None:
+    import socket
+    import time
+
+    with socket.socket() as silent:  # the kernel accepts; nobody ever speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        port = silent.getsockname()[1]
+        config = _config(server, server.url("imaps", port=port), dovecot.PASSWORD)
+        sent_project(project, config=config.replace("bounce_timeout = 5", "bounce_timeout = 1"))
+        started = time.monotonic()
+        result = project.run("bounces", timeout=30)
+    assert result.code == 1
+    assert f"127.0.0.1:{port}: cannot use the IMAP mailbox: no answer (timed out)" in result.err
+    assert time.monotonic() - started < 15
+
+
+def test_without_move_reports_are_copied_then_expunged(project: Project) -> None:
+    # a server without RFC 6851 MOVE (older servers): COPY, \\Deleted, EXPUNGE instead
+    without_move = "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE UIDPLUS\n"
+    with dovecot.running(without_move) as old:
+        sent_project(project, config=_config(old, old.url("imaps"), dovecot.PASSWORD))
+        sent = copies(project)
+        for name in REPORTS:
+            old.deliver(name, filled(name, sent))
+        result = project.run("bounces")
+        assert result.code == 0, result.err
+        assert "1 hard bounce" in result.out
+        assert _folders(old) == {"INBOX": 0, "Processed": len(REPORTS)}

@@ -221,3 +221,15 @@ def test_a_true_report_about_an_address_no_longer_on_the_list_is_listed(
     assert "new/gmail-dsn.eml: not listed: linus@example.net is not on the list" in result.out
     assert result.out.splitlines()[-1] == NOTHING + ", 1 not on the list"
     assert "linus@example.net" not in statuses(project)
+
+
+def test_a_message_a_mail_reader_moved_to_cur_unseen_is_still_read(project: Project) -> None:
+    sent_project(project)
+    box = maildir(project.path / "bouncebox")
+    data = filled("postfix-dsn.eml", copies(project))
+    (box / "cur" / "1.host:2,").write_bytes(data)  # looked at, not read (no S flag)
+    (box / "cur" / "2.host:2,S").write_bytes(b"Subject: already read\r\n\r\nx\r\n")
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert "1 hard bounce" in result.out and "0 unrecognised" in result.out
+    assert sorted(p.name for p in (box / "cur").iterdir()) == ["1.host:2,S", "2.host:2,S"]
