@@ -134,6 +134,10 @@ def main() -> None:
         "--articles", type=int, default=40, help="generated articles (40: a ~57 KB message)"
     )
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--bounce-address", default="",
+        help="bounces@example.org: a VERP envelope sender per message (bounce_address)",
+    )  # fmt: skip
     opts = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
@@ -150,6 +154,7 @@ def main() -> None:
         NEWSLETTER_SMTP_MESSAGES_PER_CONNECTION="100000",
         NEWSLETTER_SUBSCRIBERS=str(project / "subscribers.csv"),
         NEWSLETTER_MAX_ARTICLES="30",
+        NEWSLETTER_BOUNCE_ADDRESS=opts.bounce_address,
     )
     try:
         run_measured(["newsletter", "preview", "--date", "2026-11-27"], project, env)

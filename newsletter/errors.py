@@ -114,3 +114,10 @@ class StoreError(NewsletterError):
     def __init__(self, message: str, hint: str | None = None, reason: str = "") -> None:
         super().__init__(message, hint)
         self.reason = reason
+
+
+class MailboxError(NewsletterError, ConnectionError):
+    """The bounce mailbox cannot be reached, read or written (host down, login refused, a
+    folder missing): nothing was changed, the next run tries again."""
+
+    exit_code = ExitCode.DELIVERY_INCOMPLETE

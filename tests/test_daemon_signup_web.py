@@ -351,6 +351,9 @@ def test_the_confirmation_is_dkim_signed_like_the_editions(
     folder = project.path / "outbox" / ".notices" / "new"
     [path] = list(folder.iterdir())
     data = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # wire form
+    # the outbox records the envelope sender first, as a delivering server does
+    return_path, _, data = data.partition(b"\r\n")
+    assert return_path == b"Return-Path: <newsletter@example.com>"
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
         assert name == b"nl1._domainkey.example.com."

@@ -33,6 +33,7 @@ STAGES = {
     "edition": {"store", "subscribers"},
     "mail": {"edition", "subscribers"},
     "delivery": {"store", "subscribers", "edition", "mail"},
+    "bounces": {"store", "subscribers", "mail"},
 }
 ALL_STAGES = set(STAGES)
 UPPER = {
@@ -44,7 +45,10 @@ UPPER = {
 }
 ALLOWED = {**{s: FOUNDATION | deps for s, deps in STAGES.items()}, **UPPER}
 ALLOWED.update({name: set() for name in ("errors", "models", "__init__")})
-MAX_TOP_LEVEL = 12  # modules and subpackages besides __init__ and __main__
+# Modules and subpackages besides __init__ and __main__: DESIGN.md's layout has 13 with
+# bounces/ (settings, errors, models, job, the seven stages, daemon, cli). A 14th entry
+# means a new room: add it to DESIGN.md's layout first.
+MAX_TOP_LEVEL = 13
 
 
 def modules(root: Path) -> Iterator[tuple[str, Path]]:

@@ -15,13 +15,27 @@ from pathlib import Path
 
 from ..errors import NewsletterError
 from ..settings import Settings, load_settings
-from . import archive, collect, daemon, dkim, preview, review, send, sources, status, subscribers
+from . import (
+    archive,
+    bounces,
+    collect,
+    daemon,
+    dkim,
+    preview,
+    review,
+    send,
+    sources,
+    status,
+    subscribers,
+)
 from .output import setup_logging
 
 # Each command imports what it needs when it runs: a send never loads the HTTP, feed,
 # browser or web stacks (memory: the budget is 80 MB for a million subscribers).
 # In the order `newsletter --help` lists them.
-GROUPS = (send, review, preview, archive, collect, status, sources, subscribers, dkim, daemon)
+GROUPS = (
+    send, review, preview, archive, collect, status, sources, subscribers, bounces, dkim, daemon,
+)  # fmt: skip
 Handler = Callable[[argparse.Namespace, Settings, datetime], int]
 HANDLERS: dict[str, Handler] = {
     name: handler for group in GROUPS for name, handler in group.HANDLERS.items()

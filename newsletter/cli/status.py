@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..settings import Settings
+from ..store.bounces import COMPLAINT, HARD, SOFT, BounceReports
 from ..store.database import Store, StoredEdition
 from .arguments import day
 from .cells import count_of, spreadsheet_safe
@@ -18,8 +19,11 @@ from .cells import count_of, spreadsheet_safe
 COLUMNS = {"sent": "sent", "deferred": "deferred", "failed": "failed", "pending": "in_doubt"}
 EXPORT_HEADER = (
     "email", "status", "attempts", "last_code", "last_text", "message_id", "created_at",
-    "updated_at",
+    "updated_at", "report",
 )  # fmt: skip
+# Above this share of complaints per delivered message a warning is shown: Gmail's bulk
+# sender guidelines ask to stay below 0.3 % and aim for under 0.1 %.
+COMPLAINT_WARNING = 0.001
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,6 +51,9 @@ def status_table(settings: Settings, day: date | None) -> str:
     with Store(settings.database) as store:
         editions = [(e, c) for e, c in store.editions() if day is None or e.day == day]
         reviews = {e.id: review_lines(settings, store, e, c) for e, c in editions}
+        reports = BounceReports(store).counts()
+        for edition, counts in editions:
+            reviews[edition.id] += report_lines(reports.get(edition.id, {}), counts)
     if not editions:
         return f"no edition for {day}" if day else "no editions yet"
     header = "  ".join(f"{c:>8}" for c in COLUMNS.values())
@@ -82,6 +89,26 @@ def review_lines(
     return lines
 
 
+def report_lines(reports: dict[str, int], counts: dict[str, int]) -> list[str]:
+    """Under an edition: the bounces and complaints the bounce mailbox brought back about
+    it, the complaint rate (complaints per message sent), and a warning above 0.1 %."""
+    if not reports:
+        return []
+    complaints, sent = reports.get(COMPLAINT, 0), counts.get("sent", 0)
+    rate = complaints / sent if sent else 0.0
+    line = (
+        f"    reports: {reports.get(HARD, 0)} hard bounced, {reports.get(SOFT, 0)} soft bounced,"
+        f" {count_of(complaints, 'complaint')} (complaint rate {rate:.2%})"
+    )
+    if rate <= COMPLAINT_WARNING:
+        return [line]
+    return [
+        line,
+        f"    warning: a complaint rate of {rate:.2%} is above 0.1 %: Gmail and Yahoo filter or "
+        "refuse bulk senders above 0.3 %; check who is on the list and how they joined",
+    ]
+
+
 def _when(stamp: str) -> str:
     return stamp.replace("T", " ").removesuffix("+00:00")[:16] + " UTC"
 
@@ -109,8 +136,10 @@ def export_outcomes(settings: Settings, day: date | None, out: Path) -> int:
                 writer = csv.writer(handle)
                 writer.writerow(EXPORT_HEADER)
                 count = 0
+                reports = BounceReports(store).of_edition(editions[0].id)
                 for email, status, *rest in store.deliveries(editions[0].id):
-                    cells = (email, COLUMNS.get(str(status), status), *rest)
+                    report = reports.get(str(email).lower(), "")
+                    cells = (email, COLUMNS.get(str(status), status), *rest, report)
                     writer.writerow([spreadsheet_safe(cell) for cell in cells])
                     count += 1
         except OSError as exc:

@@ -42,6 +42,7 @@ from ..settings import Settings
 from ..settings.cron import Crontab, next_runs, parse_schedule, previous_run
 from ..settings.values import delivered_to
 from ..store.database import Store
+from .bounces import BounceJob
 from .health import HealthState, RunRecord, add_health_routes, start_http
 from .proofs import WAIT_POLL, last_decision, proof_if_due
 from .trigger import CrontabTrigger, LeadTrigger
@@ -98,6 +99,7 @@ class Daemon:
         self.tasks: set[asyncio.Task[None]] = set()
         self.watching: set[date] = set()  # days whose edition waits for a decision
         self.health = HealthState(clock(), settings.schedule, settings.timezone)
+        self.bounces = BounceJob(settings, clock, self.health)  # on bounce_schedule
         grace = max(1, int(settings.late_grace.total_seconds()))
         self.scheduler = AsyncIOScheduler(
             timezone=settings.zone,
@@ -144,6 +146,7 @@ class Daemon:
                 log.info("edition %s: already sent by a scheduled run; nothing to do", day)
                 return
             self.health.running = True
+            await self.bounces.idle()  # a bounce run holding the lock ends first
             summary = await send_edition(self.settings, started, self.clock, self.stop, day)
             run = RunRecord(str(day), started, self.clock(), outcome(summary), fields(summary))
             self.health.waiting = None
@@ -205,6 +208,9 @@ class Daemon:
         except NewsletterError as exc:
             log.warning("proof of edition %s not sent: %s", day, exc)
             self.health.error(self.clock(), f"proof: {exc}")
+
+    async def scheduled_bounces(self) -> None:
+        await self.spawn(self.bounces.run(lambda: self.health.running))
 
     async def scheduled_collect(self) -> None:
         await self.spawn(self.collect())
@@ -296,6 +302,8 @@ class Daemon:
                 self.scheduled_collect, self.collect_trigger, id="collect"
             )
             self.health.next_collect = lambda: collect.next_run_time
+        if self.bounces.trigger is not None:
+            self.scheduler.add_job(self.scheduled_bounces, self.bounces.trigger, id="bounces")
         self.scheduler.start()
 
     def announce(self) -> None:
@@ -314,6 +322,7 @@ class Daemon:
                 self.settings.collect_schedule,
                 first[0].isoformat() if first else "never",
             )
+        self.bounces.announce()
 
     def catch_up(self) -> None:
         """Make up the last scheduled run if it was missed by less than ``late_grace``."""

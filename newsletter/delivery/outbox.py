@@ -43,7 +43,9 @@ class _MaildirConnection:
 
     async def send(self, job: Job) -> Outcome:
         try:
-            key = self.box.add(job.data)
+            # Return-Path: the envelope sender, as the delivering server records it
+            # (RFC 5321 §4.4): where a bounce of this message would go.
+            key = self.box.add(b"Return-Path: <%s>\r\n%s" % (job.sender.encode(), job.data))
         except OSError as exc:
             return Outcome(DeliveryStatus.DEFERRED, None, f"cannot write to the outbox: {exc}")
         with contextlib.suppress(OSError):  # in a 0700 folder all the same

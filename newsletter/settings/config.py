@@ -39,10 +39,12 @@ from ..collect.config import SourceSpec
 from ..delivery.throttle import parse_limits
 from ..errors import ConfigError
 from . import checks
+from .bounces import BounceSettings
 from .checks import SettingError
 from .checks import listen as split_listen  # HOST:PORT -> (host, port), or ValueError
 from .cron import parse_duration, parse_schedule
 from .origins import Origins, not_json, report
+from .paths import resolve_paths
 
 DEFAULT_CONFIG = "newsletter.toml"
 # The form each of these settings must have, checked as it loads (checks.py says why).
@@ -67,8 +69,9 @@ PLACEHOLDER_FROM = "Daily Newsletter <newsletter@example.com>"
 PLACEHOLDER_POSTAL_ADDRESS = "Daily Newsletter, 1 Example Street, Example City"
 
 
-class Settings(BaseSettings):
-    """Every setting, with the defaults that make ``newsletter send`` work out of the box."""
+class Settings(BaseSettings, BounceSettings):
+    """Every setting, with the defaults that make ``newsletter send`` work out of the box
+    (the bounce settings are declared in ``settings.bounces``)."""
 
     model_config = SettingsConfigDict(
         env_prefix="NEWSLETTER_",
@@ -364,28 +367,10 @@ def load_settings(config: Path | None = None, **overrides: Any) -> tuple[Setting
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     finally:
         Settings._toml_path = None
-    settings = _resolve_paths(settings, base)
+    settings = resolve_paths(settings, base)
     if settings.templates is not None and not settings.templates.is_dir():
         raise ConfigError(
             f"{origins().where('templates')}: {settings.templates} is not a folder",
             "create it with the templates to override, or remove the setting",
         )
     return settings, base
-
-
-def _resolve_paths(settings: Settings, base: Path) -> Settings:
-    def rel(p: Path) -> Path:
-        return p if p.is_absolute() else base / p
-
-    updates: dict[str, Any] = {
-        name: rel(getattr(settings, name))
-        for name in ("subscribers", "outbox", "previews", "database")
-    }
-    for optional in ("templates", "archive", "dkim_private_key"):
-        if getattr(settings, optional) is not None:
-            updates[optional] = rel(getattr(settings, optional))
-    updates["sources"] = [
-        s.model_copy(update={"path": rel(s.path)}) if s.path is not None else s
-        for s in settings.sources
-    ]
-    return settings.model_copy(update=updates)

@@ -22,14 +22,17 @@ from ..edition.rendered import ListInfo
 from ..errors import ConfigError
 from ..store.database import Store
 from ..subscribers.changes import ListFiles
+from .bounces import imap_url
 from .config import PLACEHOLDER_FROM, PLACEHOLDER_POSTAL_ADDRESS, Settings
 
 if TYPE_CHECKING:
+    from ..bounces.mailbox import MailboxSpec
     from ..delivery.sender import Retries
     from ..delivery.sendloop import Policy, Transport
     from ..mail.dkim import DkimSigner
     from ..mail.personalize import MailContext
     from ..mail.proof import ProofNote
+    from ..mail.verp import BounceTokens
 
 
 def collect_config(settings: Settings) -> CollectConfig:
@@ -269,3 +272,41 @@ _OWN = {
 
 def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+# --- bounces ---------------------------------------------------------------------------
+
+
+def mailbox_spec(settings: Settings) -> MailboxSpec | None:
+    """Where bounces arrive, for ``bounces.readers.open_mailbox``; None when unset."""
+    url = settings.bounce_mailbox
+    if url is None:
+        return None
+    from ..bounces.mailbox import MailboxSpec
+
+    if "://" not in url:
+        return MailboxSpec(path=Path(url), timeout=settings.bounce_timeout)
+    scheme, user, port, host, password, folder = imap_url(url)
+    if settings.bounce_password is not None:
+        password = settings.bounce_password.get_secret_value()
+    return MailboxSpec(
+        host=host, port=port, tls="implicit" if scheme == "imaps" else "starttls",
+        user=user, password=password, folder=folder,
+        processed=settings.bounce_processed_folder, ca_file=settings.bounce_ca_file,
+        timeout=settings.bounce_timeout,
+    )  # fmt: skip
+
+
+def bounce_tokens(settings: Settings, secret: bytes) -> BounceTokens | None:
+    """The VERP token maker and checker; None without ``bounce_address``."""
+    if settings.bounce_address is None:
+        return None
+    from ..mail.verp import BounceTokens
+
+    previous = [k.get_secret_value().encode() for k in settings.previous_secret_keys]
+    return BounceTokens(secret, settings.bounce_address, previous)
+
+
+def bounce_tokens_of(settings: Settings, store: Store) -> BounceTokens | None:
+    """``bounce_tokens`` with the list's key (the setting, or the database's)."""
+    return bounce_tokens(settings, secret_key(settings, store))

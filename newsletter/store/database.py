@@ -30,7 +30,7 @@ from .dbfile import (
 )
 from .deliveries import DeliveryReads
 from .failures import store_error
-from .migrations import MIGRATIONS
+from .migrations import numbered
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ class Store(DeliveryReads):
             " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
         )
         done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
-        for version, script in enumerate(MIGRATIONS, start=1):
+        for version, script in numbered():
             if version in done:
                 continue
             with self.transaction() as db:

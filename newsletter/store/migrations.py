@@ -1,12 +1,16 @@
 """The database schema as ordered migrations.
 
 Each entry runs once, in the same transaction as its row in ``schema_migrations``
-(store.Store._migrate). Never edit an entry that has shipped: append a new one.
+(store.Store._migrate). Never edit an entry that has shipped: append a new one. An entry
+is numbered by its place in the list, or explicitly as ``(number, script)``; numbers only
+ever grow, and a gap is allowed (``numbered``).
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
+from collections.abc import Iterator
+
+MIGRATIONS: tuple[str | tuple[int, str], ...] = (
     # 1: articles, editions, the delivery ledger, small key/value metadata
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -153,5 +157,42 @@ MIGRATIONS: tuple[str, ...] = (
         decided_at TEXT NOT NULL
     );
     CREATE INDEX edition_decisions_edition ON edition_decisions(edition_id);
+    """,  # 10 (bounces), numbered explicitly: 9 belongs to work on another branch.
+    # Every bounce or complaint report read from the bounce mailbox, by its own Message-ID
+    # (or a hash of its bytes): a report read twice changes nothing. One row per
+    # recipient it is about (email '' when none); kind hard/soft/complaint (believed), or
+    # why it changed nobody; soft bounces count by distinct edition.
+    (
+        10,
+        """
+    CREATE TABLE bounce_reports (
+        report TEXT NOT NULL,
+        email TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL,
+        edition_id INTEGER REFERENCES editions(id),
+        detail TEXT NOT NULL DEFAULT '',
+        origin TEXT NOT NULL DEFAULT '',
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (report, email)
+    ) WITHOUT ROWID;
+    CREATE INDEX bounce_reports_email ON bounce_reports(email, kind);
+    CREATE INDEX bounce_reports_edition ON bounce_reports(edition_id, kind);
     """,
+    ),
 )
+
+
+def numbered() -> Iterator[tuple[int, str]]:
+    """(version, script) of every migration in order: a plain entry takes the number after
+    the one before it; ``(number, script)`` says its own (greater) number.
+
+    Raises:
+        ValueError: numbers that do not grow (two entries claiming one version).
+    """
+    last = 0
+    for entry in MIGRATIONS:
+        version, script = entry if isinstance(entry, tuple) else (last + 1, entry)
+        if version <= last:
+            raise ValueError(f"migration {version} comes after {last}: numbers must grow")
+        last = version
+        yield version, script

@@ -21,28 +21,28 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
-from .collect.folders import store_folders
-from .collect.plaintext import visible
-from .collect.taken import Collection
-from .delivery.proofs import ProofOrder, said, send_proofs
-from .delivery.sender import Progress, Sender, count_rows
-from .delivery.sendloop import SendLoop, describe
-from .delivery.throttle import RateLimiter
-from .edition import approval
-from .edition.freeze import prepare_for_send
-from .edition.plan import EditionPlan
-from .edition.variants import Variants
-from .errors import InputError, StoreError
-from .mail.personalize import MessageTemplate
-from .mail.proof import proof_rendering
-from .models import Article, RunSummary
-from .settings import Settings, values
-from .store.database import Store
-from .store.dbfile import refuse_lost_history
-from .store.ledger import Ledger, journal_path, recover
-from .store.lock import lock_path, run_lock
-from .store.reviews import Reviews
-from .subscribers.changes import apply_pending, mark_bounced
+from ..collect.folders import store_folders
+from ..collect.plaintext import visible
+from ..collect.taken import Collection
+from ..delivery.proofs import ProofOrder, said, send_proofs
+from ..delivery.sender import Progress, Sender, count_rows
+from ..delivery.sendloop import SendLoop, describe
+from ..delivery.throttle import RateLimiter
+from ..edition import approval
+from ..edition.freeze import prepare_for_send
+from ..edition.plan import EditionPlan
+from ..edition.variants import Variants
+from ..errors import InputError, StoreError
+from ..mail.personalize import MessageTemplate
+from ..mail.proof import proof_rendering
+from ..models import RunSummary
+from ..settings import Settings, values
+from ..store.database import Store
+from ..store.dbfile import refuse_lost_history
+from ..store.ledger import Ledger, journal_path, recover
+from ..store.lock import lock_path, run_lock
+from ..store.reviews import Reviews
+from ..subscribers.changes import apply_pending, mark_bounced
 
 log = logging.getLogger("newsletter")
 Clock = Callable[[], datetime]
@@ -123,7 +123,7 @@ async def send_edition(
         sender = Sender(
             store, Ledger(store.db, journal_path(store.path)), plan.stored, template,
             settings.subscribers, settings.from_email, summary, clock, progress, retry_only,
-            variants, values.retries(settings),
+            variants, values.retries(settings), envelope_senders(settings, store, plan),
         )  # fmt: skip
         await deliver(settings, store, sender, clock, stop)
         finish(settings, store, sender, clock())
@@ -175,7 +175,7 @@ async def collect(settings: Settings, store: Store, now: datetime) -> Collection
     if not any(spec.url and spec.enabled for spec in config.sources):
         # Folders only: no need for the feed and HTTP stack (feedparser, httpx: ~20 MB).
         return store_folders(config.sources, config.zone, store, now, _warn)
-    from .collect import collector
+    from ..collect import collector
 
     return await collector.collect(config, store, now, _warn)
 
@@ -217,7 +217,7 @@ async def gate(settings: Settings, store: Store, plan: EditionPlan, now: datetim
     verdict = approval.verdict(settings.approval, plan.day, decisions, version)
     if verdict.may_send:
         if (site := values.archive_site(settings)) is not None:  # kept off until now
-            from .edition.archive import publish_edition  # Jinja and premailer
+            from ..edition.archive import publish_edition  # Jinja and premailer
 
             publish_edition(site, values.edition_inputs(settings), store, plan.day, _warn)
         return ""
@@ -263,6 +263,15 @@ def personalize(
     """
     secret = values.secret_key(settings, store)
     return MessageTemplate(plan.rendered, values.mail_context(settings, plan, secret, now))
+
+
+def envelope_senders(
+    settings: Settings, store: Store, plan: EditionPlan
+) -> Callable[[str], str] | None:
+    """Each recipient's own envelope sender (VERP, with ``bounce_address``), else None:
+    the From address for all."""
+    tokens = values.bounce_tokens_of(settings, store)
+    return None if tokens is None else tokens.sender_for(plan.number)
 
 
 async def deliver(
@@ -366,33 +375,3 @@ def _guarded(update: Callable[..., object], *args: object) -> None:
         update(*args)
     except (InputError, StoreError) as exc:
         log.warning("the subscriber list was not updated yet (next run retries): %s", exc)
-
-
-# --- collection alone (``newsletter collect``, the daemon's collect schedule) ----------
-
-
-def run_collect(settings: Settings, now: datetime) -> Collection:
-    """Collect and store new articles, under the lock; compose and send nothing. Returns
-    them with every item not taken and why.
-
-    Raises:
-        LockedError: another run holds the lock; nothing was done.
-        StoreError, ConfigError: as ``check_store``; nothing was done.
-    """
-    return asyncio.run(_collect_under_lock(settings, now))
-
-
-async def collect_locked(settings: Settings, now: datetime) -> list[Article]:
-    """``run_collect`` for a running event loop (the daemon's collect schedule): the new
-    articles.
-
-    Raises:
-        LockedError: another run holds the lock; nothing was done.
-    """
-    return (await _collect_under_lock(settings, now)).articles
-
-
-async def _collect_under_lock(settings: Settings, now: datetime) -> Collection:
-    with run_lock(lock_path(settings.database)), Store(settings.database) as store:
-        check_store(settings, store)
-        return await collect(settings, store, now)

@@ -1,0 +1,122 @@
+"""Bounce and complaint reports read from the bounce mailbox (migration 10).
+
+Each report is remembered by its own key (its Message-ID, else a hash of its bytes), one
+row per recipient it is about, so a report read twice, or delivered twice, changes
+nothing. ``kind`` is ``hard``, ``soft`` or ``complaint`` for a believed report, else the
+reason it changed nobody (``autoreply``, ``unrecognised``, ``forged``, ``not-listed``).
+Also the ledger lookups that tie a report to a message this list sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from .database import Store, timestamp
+
+HARD, SOFT, COMPLAINT = "hard", "soft", "complaint"
+BELIEVED = (HARD, SOFT, COMPLAINT)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One recipient's line of a report, as recorded."""
+
+    report: str  # the report's Message-ID, or "sha256:<hex>"
+    email: str  # lower-cased; "" when the report names nobody we could believe
+    kind: str
+    edition_id: int | None
+    detail: str  # the status code and diagnostic, or why it changed nobody
+    origin: str  # the mailbox's name for it: a file name, "UID 12"
+
+
+class BounceReports:
+    """The ``bounce_reports`` table and the ledger lookups, over a Store's connection."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self._editions: dict[int, int | None] = {}
+
+    def seen(self, report: str) -> bool:
+        """Whether a report with this key was processed before."""
+        row = self.db.execute(
+            "SELECT 1 FROM bounce_reports WHERE report = ? LIMIT 1", (report,)
+        ).fetchone()
+        return row is not None
+
+    def record(self, rows: list[ReportRow], now: datetime) -> None:
+        """Remember a report's rows (a repeat of a row is ignored); not committed here."""
+        self.db.executemany(
+            "INSERT INTO bounce_reports (report, email, kind, edition_id, detail, origin,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                (r.report, r.email.lower(), r.kind, r.edition_id, r.detail, r.origin,
+                 timestamp(now))
+                for r in rows
+            ],
+        )  # fmt: skip
+
+    def soft_editions(self, email: str) -> int:
+        """On how many different editions this address bounced softly."""
+        row = self.db.execute(
+            "SELECT COUNT(DISTINCT edition_id) FROM bounce_reports"
+            " WHERE email = ? AND kind = 'soft' AND edition_id IS NOT NULL",
+            (email.lower(),),
+        ).fetchone()
+        return int(row[0])
+
+    # --- per edition, for ``status`` ---
+    def counts(self) -> dict[int, dict[str, int]]:
+        """edition id -> believed kind -> how many addresses (each counted once)."""
+        rows = self.db.execute(
+            "SELECT edition_id, kind, COUNT(DISTINCT email) FROM bounce_reports"
+            " WHERE edition_id IS NOT NULL AND kind IN ('hard', 'soft', 'complaint')"
+            " GROUP BY edition_id, kind"
+        )
+        found: dict[int, dict[str, int]] = {}
+        for edition_id, kind, count in rows:
+            found.setdefault(edition_id, {})[kind] = count
+        return found
+
+    def of_edition(self, edition_id: int) -> dict[str, str]:
+        """address -> its strongest believed report on this edition (complaint, hard, soft)."""
+        rows = self.db.execute(
+            "SELECT email, kind FROM bounce_reports WHERE edition_id = ?"
+            " AND kind IN ('hard', 'soft', 'complaint')",
+            (edition_id,),
+        )
+        found: dict[str, str] = {}
+        for email, kind in rows:
+            if email not in found or _rank(kind) > _rank(found[email]):
+                found[email] = kind
+        return found
+
+    # --- the ledger: did this list send that message to that address? ---
+    def edition_id(self, number: int) -> int | None:
+        """The id of the edition with this running number."""
+        if number not in self._editions:
+            row = self.db.execute("SELECT id FROM editions WHERE number = ?", (number,)).fetchone()
+            self._editions[number] = int(row[0]) if row else None
+        return self._editions[number]
+
+    def message_id_sent(self, edition_id: int, email: str) -> str | None:
+        """The Message-ID the ledger recorded for this address's copy of the edition."""
+        query = "SELECT message_id FROM deliveries WHERE edition_id = ? AND email = ?"
+        row = self.db.execute(query, (edition_id, email)).fetchone()
+        if row is None:  # a report may change the case of the local part: one edition's scan
+            row = self.db.execute(query + " COLLATE NOCASE", (edition_id, email)).fetchone()
+        return row[0] if row else None
+
+    def recipients(self, edition_id: int) -> Iterator[tuple[str, str | None]]:
+        """Every (address, Message-ID) the edition was handed over for (a scan of one
+        edition's ledger rows: for reports that name nobody)."""
+        yield from self.db.execute(
+            "SELECT email, message_id FROM deliveries WHERE edition_id = ?"
+            " AND status IN ('sent', 'failed', 'deferred', 'pending')",
+            (edition_id,),
+        )
+
+
+def _rank(kind: str) -> int:
+    return {SOFT: 0, HARD: 1, COMPLAINT: 2}[kind]

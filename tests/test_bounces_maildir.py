@@ -1,0 +1,235 @@
+"""`newsletter bounces` over a Maildir: real-shaped reports (tests/data/bounces/) about an
+edition really sent, each subscriber's status after one run and after a second."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+
+import pytest
+from bouncebox import (
+    DATA,
+    EXPECTED,
+    copies,
+    deliver,
+    filled,
+    maildir,
+    new_article,
+    sent_project,
+    statuses,
+)
+from conftest import Project, lock_held
+
+FIXTURES = sorted(p.name for p in DATA.glob("*.eml"))
+SUMMARY = (
+    "bounces: 4 hard bounces, 1 soft bounce, 2 complaints, 1 auto-reply ignored, "
+    "3 unrecognised, 2 forged or stray, 1 already processed; 6 subscribers left the list"
+)
+NOTHING = (
+    "bounces: 0 hard bounces, 0 soft bounces, 0 complaints, 0 auto-replies ignored, "
+    "0 unrecognised, 0 forged or stray"
+)
+
+
+def _mailbox_with_every_report(project: Project) -> None:
+    sent = copies(project)
+    box = maildir(project.path / "bouncebox")
+    for name in FIXTURES:
+        deliver(box, name, filled(name, sent))
+    # the same report delivered twice (its own Message-ID): changes nothing the second time
+    deliver(box, "zz-postfix-dsn-again.eml", filled("postfix-dsn.eml", sent))
+    big = b"From: someone@example.net\r\nSubject: huge\r\n\r\n" + b"x" * 20_000_000
+    deliver(box, "huge.eml", big)
+
+
+def test_verp_envelope_senders_are_in_the_outbox(project: Project) -> None:
+    sent_project(project)
+    sent = copies(project)
+    assert set(sent) == set(EXPECTED)
+    senders = {envelope for envelope, _ in sent.values()}
+    assert len(senders) == len(sent)  # one per recipient
+    for envelope in senders:
+        local, domain = envelope.split("@")
+        assert domain == "example.org" and local.startswith("bounces+")
+        assert len(local) <= 64 and local == local.lower()
+
+
+def test_one_run_changes_each_subscriber_as_its_report_says(project: Project) -> None:
+    sent_project(project)
+    _mailbox_with_every_report(project)
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-1] == SUMMARY
+    listing = result.out
+    assert "new/huge.eml: unrecognised: too large (20.0 MB): not read" in listing
+    assert "new/malformed.eml: unrecognised: malformed MIME" in listing
+    assert "new/no-recipient.eml: unrecognised: a delivery report naming no recipient" in listing
+    assert "new/forged.eml: forged or stray: " in listing and "rita@example.com" in listing
+    assert "new/stranger.eml: forged or stray: " in listing
+    assert "stranger@example.net" in listing
+    assert "Traceback" not in result.err
+    assert statuses(project) == EXPECTED
+    box = project.path / "bouncebox"
+    assert list((box / "new").iterdir()) == []
+    moved = sorted(p.name for p in (box / "cur").iterdir())
+    assert len(moved) == len(FIXTURES) + 2
+    assert all(name.endswith(":2,S") for name in moved)
+
+    again = project.run("bounces")
+    assert again.code == 0, again.err
+    assert again.out.strip() == NOTHING
+    assert statuses(project) == EXPECTED
+
+
+def test_status_shows_each_editions_bounces_complaints_and_the_complaint_rate(
+    project: Project,
+) -> None:
+    sent_project(project)
+    assert "reports:" not in project.run("status").out  # nothing came back yet
+    _mailbox_with_every_report(project)
+    assert project.run("bounces").code == 0
+    status = project.run("status")
+    assert status.code == 0, status.err
+    lines = status.out.splitlines()
+    assert lines[2] == (
+        "    reports: 4 hard bounced, 1 soft bounced, 2 complaints (complaint rate 22.22%)"
+    )
+    assert lines[3].startswith("    warning: a complaint rate of 22.22% is above 0.1 %")
+    exported = project.run("status", "--export", "out.csv")
+    assert exported.code == 0, exported.err
+    with (project.path / "out.csv").open(newline="") as handle:
+        reports = {row["email"]: row["report"] for row in csv.DictReader(handle)}
+    assert reports == {
+        "ada@example.com": "hard", "grace@example.org": "hard", "linus@example.net": "hard",
+        "zoe@example.com": "soft", "mia@example.com": "hard", "omar@example.com": "complaint",
+        "pat@example.com": "complaint", "quinn@example.com": "", "rita@example.com": "",
+    }  # fmt: skip
+
+
+def test_reports_delivered_again_change_nothing(project: Project) -> None:
+    sent_project(project)
+    _mailbox_with_every_report(project)
+    assert project.run("bounces").code == 0
+    sent, box = copies(project), project.path / "bouncebox"
+    for name in FIXTURES:
+        deliver(box, f"again-{name}", filled(name, sent))
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    # the reports without a Message-ID of their own (qmail's) are known by their bytes
+    assert result.out.strip() == NOTHING + f", {len(FIXTURES)} already processed"
+    assert statuses(project) == EXPECTED
+
+
+def test_the_record_wins_over_a_restored_row(project: Project) -> None:
+    """A complaint is a record of who left: a backup of the CSV put back does not bring
+    the address back into a send."""
+    sent_project(project)
+    backup = (project.path / "subscribers" / "subscribers.csv").read_bytes()
+    _mailbox_with_every_report(project)
+    assert project.run("bounces").code == 0
+    (project.path / "subscribers" / "subscribers.csv").write_bytes(backup)
+    new_article(project, "bridge")
+    result = project.run("send", "--date", "2026-12-02")
+    assert result.code == 0, result.err
+    latest = copies(project)  # the second edition's copies override the first's
+    newer = {a for a, (_, msgid) in latest.items() if msgid.startswith("<20261202.")}
+    assert newer == {a for a, s in EXPECTED.items() if s == "active"}
+
+
+def test_soft_bounces_on_different_editions_make_a_bounce(project: Project) -> None:
+    config = 'bounce_address = "bounces@example.org"\nbounce_mailbox = "bouncebox"\n'
+    config += "soft_bounce_limit = 2\n"
+    sent_project(project, "2026-12-01", config)
+    first = copies(project)
+    box = maildir(project.path / "bouncebox")
+    deliver(box, "soft-1.eml", filled("exchange-dsn.eml", first))
+    assert project.run("bounces").code == 0
+    assert statuses(project)["zoe@example.com"] == "active"
+    # the same edition again, another report (another Message-ID): still one edition
+    again = filled("exchange-dsn.eml", first).replace(b"<d0f1a5c2-", b"<second-")
+    deliver(box, "soft-1b.eml", again)
+    assert project.run("bounces").code == 0
+    assert statuses(project)["zoe@example.com"] == "active"
+    new_article(project, "bridge")
+    assert project.run("send", "--date", "2026-12-02").code == 0
+    second = copies(project)
+    assert second["zoe@example.com"][1].startswith("<20261202.")
+    deliver(box, "soft-2.eml", filled("exchange-dsn.eml", second).replace(b"<d0f1", b"<e2"))
+    result = project.run("bounces", "-v")
+    assert result.code == 0, result.err
+    assert "bounced: zoe@example.com" in result.out
+    assert statuses(project)["zoe@example.com"] == "bounced"
+
+
+def test_a_run_holding_the_lock_makes_it_wait(project: Project) -> None:
+    sent_project(project)
+    _mailbox_with_every_report(project)
+    with lock_held(project):
+        result = project.run("bounces")
+    assert result.code == 3
+    assert all(s == "active" for s in statuses(project).values())
+    assert len(list((project.path / "bouncebox" / "new").iterdir())) == len(FIXTURES) + 2
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("", "bounce_mailbox is not set"),
+        ('bounce_mailbox = "imaps://host.example/INBOX"\n', "needs a user and a host"),
+        ('bounce_address = "a+b@example.org"\n', "not a plain address"),
+        ('soft_bounce_limit = 0\nbounce_mailbox = "x"\n', "soft_bounce_limit"),
+    ],
+)
+def test_configuration_errors_exit_2(project: Project, config: str, message: str) -> None:
+    project.write("newsletter.toml", config)
+    result = project.run("bounces")
+    assert result.code == 2
+    assert message in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_folder_that_is_not_a_maildir_is_exit_1(project: Project) -> None:
+    sent_project(project)
+    (project.path / "bouncebox").mkdir()
+    result = project.run("bounces")
+    assert result.code == 1
+    assert "bouncebox: not a Maildir" in result.err
+
+
+def test_reports_are_recorded_with_where_they_came_from(project: Project) -> None:
+    sent_project(project)
+    _mailbox_with_every_report(project)
+    assert project.run("bounces").code == 0
+    with sqlite3.connect(project.path / "newsletter.db") as db:
+        rows = dict(db.execute("SELECT origin, kind FROM bounce_reports WHERE email != ''"))
+    assert rows["new/postfix-dsn.eml"] == "hard"
+    assert rows["new/exchange-dsn.eml"] == "soft"
+    assert rows["new/yahoo-arf.eml"] == "complaint"
+    assert "new/zz-postfix-dsn-again.eml" not in rows  # the first one was recorded
+
+
+def test_a_true_report_about_an_address_no_longer_on_the_list_is_listed(
+    project: Project,
+) -> None:
+    sent_project(project)
+    sent = copies(project)
+    assert project.run("subscribers", "remove", "linus@example.net").code == 0
+    box = maildir(project.path / "bouncebox")
+    deliver(box, "gmail-dsn.eml", filled("gmail-dsn.eml", sent))
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert "new/gmail-dsn.eml: not listed: linus@example.net is not on the list" in result.out
+    assert result.out.splitlines()[-1] == NOTHING + ", 1 not on the list"
+    assert "linus@example.net" not in statuses(project)
+
+
+def test_a_message_a_mail_reader_moved_to_cur_unseen_is_still_read(project: Project) -> None:
+    sent_project(project)
+    box = maildir(project.path / "bouncebox")
+    data = filled("postfix-dsn.eml", copies(project))
+    (box / "cur" / "1.host:2,").write_bytes(data)  # looked at, not read (no S flag)
+    (box / "cur" / "2.host:2,S").write_bytes(b"Subject: already read\r\n\r\nx\r\n")
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert "1 hard bounce" in result.out and "0 unrecognised" in result.out
+    assert sorted(p.name for p in (box / "cur").iterdir()) == ["1.host:2,S", "2.host:2,S"]
