@@ -17,10 +17,12 @@ from ..errors import ParseError
 from ..models import Article, NotTaken, NotTakenReason
 from ..store.database import Store
 from ..store.feeds import FeedHealth, FeedLedger, Fetch, FolderHealth, FolderLedger
+from ..store.images import ImageSizes
 from .config import CollectConfig, SourceSpec
 from .feeds import FeedItem, FeedSource, ParsedFeed, Selection, parse_feed, select_new
 from .fetch import FeedRequest, FeedResponse, fetch_all, fetch_feeds
 from .folders import collect_sources, store_folders
+from .images import size_pictures
 from .taken import Collection
 
 Report = Callable[[str], None]
@@ -36,9 +38,14 @@ async def collect(config: CollectConfig, store: Store, now: datetime, report: Re
     feeds = _due_feeds(config, health, report)
     requests = [_request(s, health.get(s.key)) for s in feeds]
     responses = await fetch_all(requests, config.limits)
+    from_folders = len(result.articles)
     for spec, response in zip(feeds, responses, strict=True):
         _take_feed(config, ledger, spec, response, health.get(spec.key), now, report, result)
     _flag_failing(config, ledger.health(), report)
+    # Feeds' pictures are measured over HTTP; article files' from their files, as read.
+    from_feeds = result.articles[from_folders:]
+    sized = await size_pictures(from_feeds, ImageSizes(store), config.limits, now)
+    result.articles[from_folders:] = sized
     return result
 
 

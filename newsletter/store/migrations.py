@@ -154,4 +154,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX edition_decisions_edition ON edition_decisions(edition_id);
     """,
+    # 9 (picture sizes): each article's picture size in pixels, measured at collection;
+    # every picture URL measured once, whatever came of it (width NULL: no size to be had)
+    """
+    ALTER TABLE articles ADD COLUMN image_width INTEGER;
+    ALTER TABLE articles ADD COLUMN image_height INTEGER;
+    CREATE TABLE image_sizes (
+        url TEXT PRIMARY KEY,
+        width INTEGER,
+        height INTEGER,
+        measured_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

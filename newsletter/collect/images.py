@@ -1,0 +1,162 @@
+"""The size of each article's picture, learnt at collection, so the edition can give its
+``<img>`` a ``width`` and ``height`` that keep the picture's shape in every mail client.
+
+A feed's picture is measured over HTTP from its first bytes: a request for the first
+64 KB (``Range``), read as a stream and stopped as soon as Pillow finds the size in the
+header (``PIL.Image.open`` reads only the header: nothing is decoded). Each picture has a
+few seconds, all of a run's pictures share a budget, and they are fetched like feeds, a
+few at a time. A picture that cannot be measured (not found, not a picture, too slow, a
+size Pillow refuses as a decompression bomb) has no size, and costs the run nothing else.
+Each URL is measured once, ever (``store.images``). A picture of an article file given as
+a path relative to the file is measured from the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import io
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from PIL import Image
+
+from ..models import Article
+from ..store.images import ImageSizes, Size
+from .config import FetchLimits
+from .fetch import http_client
+
+MAX_BYTES = 64 * 1024  # the header of any web picture format is well within this
+TIMEOUT = 5.0  # seconds for one picture, at most (less when feed_timeout is lower)
+BUDGET = 20.0  # seconds for all the pictures of a run; those left over get no size
+# The formats pictures on the web come in (Pillow's names); others are not tried.
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP")
+_ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
+
+
+def size_of(data: bytes) -> Size | None:
+    """(width, height) in pixels of the picture whose first bytes are ``data``, or None
+    when they are not (yet) enough for Pillow to read the size, or not a picture."""
+    try:
+        with warnings.catch_warnings():  # a picture of over 89 M pixels: a size all the same
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=_formats()) as image:
+                width, height = image.size
+    # Third-party bytes: Pillow's readers raise many kinds (OSError for "cannot identify",
+    # SyntaxError, ValueError, EOFError on a cut header, DecompressionBombError for a size
+    # it refuses). Any of them means no size, never a failed collection.
+    except Exception:
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
+@functools.cache
+def _formats() -> tuple[str, ...]:
+    """``FORMATS`` this Pillow reads (AVIF needs a Pillow built with libavif)."""
+    Image.init()
+    return tuple(f for f in FORMATS if f in Image.OPEN)
+
+
+def size_of_file(path: Path) -> Size | None:
+    """The size of a picture file, reading its header only (None: not a readable
+    picture)."""
+    try:
+        with path.open("rb") as file:
+            return size_of(file.read(MAX_BYTES))
+    except OSError:
+        return None
+
+
+def local_picture(article: Article, folder: Path) -> Article:
+    """``article`` (from a file in ``folder``) with the size of its picture when that is a
+    path relative to the file that names a picture file; else unchanged."""
+    src = article.image_url
+    if not src or urlsplit(src).scheme or src.startswith(("/", "\\")):
+        return article
+    size = size_of_file(folder / src)
+    if size is None:
+        return article
+    return dataclasses.replace(article, image_width=size[0], image_height=size[1])
+
+
+async def measure(
+    urls: Iterable[str],
+    limits: FetchLimits,
+    transport: httpx.AsyncBaseTransport | None = None,
+    budget: float = BUDGET,
+) -> dict[str, Size | None]:
+    """Measure pictures over HTTP, ``limits.concurrency`` at a time: URL → size, or None
+    when it has none. URLs still waiting when ``budget`` seconds have passed are left out
+    (they were not measured)."""
+    wanted = sorted(set(urls))
+    if not wanted:
+        return {}
+    found: dict[str, Size | None] = {}
+    gate = asyncio.Semaphore(limits.concurrency)
+    timeout = min(limits.timeout, TIMEOUT)
+    async with http_client(limits, _ACCEPT, timeout, transport) as client:
+
+        async def one(url: str) -> None:
+            async with gate:
+                found[url] = await _measure_one(client, url, timeout)
+
+        tasks = [asyncio.create_task(one(url)) for url in wanted]
+        _, late = await asyncio.wait(tasks, timeout=budget)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    return found
+
+
+async def _measure_one(client: httpx.AsyncClient, url: str, timeout: float) -> Size | None:
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return None
+    headers = {"Range": f"bytes=0-{MAX_BYTES - 1}", "Accept-Encoding": "identity"}
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(timeout):
+            async with client.stream("GET", url, headers=headers) as response:
+                encoded = response.headers.get("Content-Encoding", "identity").lower()
+                if response.status_code not in (200, 206) or encoded != "identity":
+                    return None
+                return await _read_size(response)
+    return None
+
+
+async def _read_size(response: httpx.Response) -> Size | None:
+    """Read the body until its first bytes give the size, at most ``MAX_BYTES``."""
+    data = b""
+    async for chunk in response.aiter_raw():
+        data += chunk[: MAX_BYTES - len(data)]
+        if (size := size_of(data)) is not None:
+            return size
+        if len(data) >= MAX_BYTES:
+            break
+    return None
+
+
+async def size_pictures(
+    articles: Sequence[Article],
+    ledger: ImageSizes,
+    limits: FetchLimits,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[Article]:
+    """``articles`` (stored, not yet in an edition) with their pictures' sizes: known ones
+    from the store, the others measured now; the store records both (``ImageSizes``)."""
+    wanted = {a.image_url for a in articles if a.image_url and a.image_width is None}
+    sizes = ledger.known(wanted)
+    sizes |= await measure(wanted - sizes.keys(), limits, transport)
+    ledger.record(sizes, now)
+    return [_sized(a, sizes.get(a.image_url or "")) for a in articles]
+
+
+def _sized(article: Article, size: Size | None) -> Article:
+    if size is None or article.image_width is not None:
+        return article
+    return dataclasses.replace(article, image_width=size[0], image_height=size[1])

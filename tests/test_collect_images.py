@@ -1,0 +1,192 @@
+"""Picture sizes learnt at collection: feeds' pictures over HTTP (a real server on
+loopback, tests/feedserver.py), article files' pictures from their files; what the edition
+then writes in ``width``/``height``; and pictures that cannot be measured."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Project
+from feedserver import FeedServer, rss, rss_item, slow, start
+from PIL import Image
+
+from newsletter.collect.images import MAX_BYTES, size_of
+
+
+def picture(size: tuple[int, int], fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 120, 40)).save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    server = FeedServer()
+    httpd, thread = start(server)
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def serve_feed(feeds: FeedServer, pictures: dict[str, str], path: str = "/news.xml") -> str:
+    """A feed with one item per picture (title → picture path); returns its URL."""
+    items = [
+        rss_item(
+            title,
+            guid=f"{path}-{title}",
+            link=feeds.url(f"/story/{title}"),
+            age_hours=1 + i,
+            description=f'<p><img src="{feeds.url(src)}" alt="{title}"></p><p>Text of {title}.</p>',
+        )
+        for i, (title, src) in enumerate(pictures.items())
+    ]
+    feeds.add(path, rss("News", items))
+    return feeds.url(path)
+
+
+def configure(project: Project, *urls: str) -> None:
+    tables = "".join(f'\n[[sources]]\nurl = "{u}"\n' for u in urls)
+    project.write("newsletter.toml", f"feed_timeout = 2\nmax_articles = 50\n{tables}")
+
+
+def stored_sizes(project: Project) -> dict[str, tuple[int | None, int | None]]:
+    with sqlite3.connect(project.path / "newsletter.db") as db:
+        rows = db.execute("SELECT title, image_width, image_height FROM articles")
+        return {title: (w, h) for title, w, h in rows}
+
+
+def images_in_preview(project: Project) -> dict[str, dict[str, str]]:
+    """alt → the attributes of each <img> of the previewed edition."""
+    run = project.run("preview")
+    assert run.code == 0, run.err
+    html = Path(run.out.split()[0]).read_text()
+    found = {}
+    for tag in re.findall(r"<img\b[^>]*>", html):
+        attrs = dict(re.findall(r'(\w[\w-]*)="([^"]*)"', tag))
+        found[attrs["alt"]] = attrs
+    return found
+
+
+def test_feed_pictures_are_measured_from_their_first_bytes(
+    project: Project, feeds: FeedServer
+) -> None:
+    shapes = {"Wide": (1200, 675), "Tall": (600, 900), "Tiny": (80, 60), "Jpeg": (1000, 750)}
+    for name, size in shapes.items():
+        fmt = "JPEG" if name == "Jpeg" else "PNG"
+        feeds.add(f"/img/{name}", picture(size, fmt), f"image/{fmt.lower()}")
+    configure(project, serve_feed(feeds, {n: f"/img/{n}" for n in shapes}))
+
+    run = project.run("collect")
+
+    assert run.code == 0, run.err
+    assert stored_sizes(project) == shapes
+    for name in shapes:
+        (asked,) = feeds.requests_for(f"/img/{name}")
+        assert asked["range"] == f"bytes=0-{MAX_BYTES - 1}"
+        assert asked["accept-encoding"] == "identity"
+
+
+def test_the_edition_keeps_each_pictures_shape_and_never_enlarges_it(
+    project: Project, feeds: FeedServer
+) -> None:
+    shapes = {"Lead": (1200, 675), "Wide": (1600, 400), "Tall": (600, 900), "Tiny": (40, 30)}
+    for name, size in shapes.items():
+        feeds.add(f"/img/{name}", picture(size), "image/png")
+    configure(project, serve_feed(feeds, {n: f"/img/{n}" for n in shapes}))
+    assert project.run("collect").code == 0
+
+    images = images_in_preview(project)
+
+    assert set(images) == set(shapes)
+    for name, (w, h) in shapes.items():
+        shown_w, shown_h = int(images[name]["width"]), int(images[name]["height"])
+        assert shown_w <= w  # never blown up past its own width
+        assert abs(shown_h - shown_w * h / w) <= 1, name  # the picture's own ratio
+        assert "aspect-ratio" not in images[name]["style"]
+        assert "object-fit" not in images[name]["style"]
+        assert "height:auto" in images[name]["style"].replace(" ", "")
+    assert images["Lead"]["width"] == "536"  # the lead story's large picture
+    assert images["Tiny"]["width"] == "40"
+    assert int(images["Wide"]["width"]) < 200  # the others: a thumbnail
+
+
+def test_pictures_that_cannot_be_measured_cost_nothing_but_their_size(
+    project: Project, feeds: FeedServer
+) -> None:
+    huge = picture((64, 64))  # a PNG header claiming 100000 x 100000 pixels
+    huge = huge[:16] + (100000).to_bytes(4, "big") * 2 + huge[24:]
+    feeds.routes["/img/slow"] = slow(30, (200, {"Content-Type": "image/png"}, picture((9, 9))))
+    feeds.add("/img/page", "<html><body>" + "not a picture " * 20000, "text/html")
+    feeds.add("/img/bomb", huge, "image/png")
+    feeds.add("/img/noise", bytes(range(256)) * 40000, "image/png")  # 10 MB, no header
+    feeds.add("/img/good", picture((300, 200)), "image/png")
+    names = ["Missing", "Slow", "Page", "Bomb", "Noise", "Good"]
+    paths = ["/img/missing", "/img/slow", "/img/page", "/img/bomb", "/img/noise", "/img/good"]
+    configure(project, serve_feed(feeds, dict(zip(names, paths, strict=True))))
+
+    started = time.monotonic()
+    run = project.run("collect")
+    took = time.monotonic() - started
+
+    assert run.code == 0, run.err
+    assert "6 new articles stored" in run.out
+    assert took < 10  # the slow one had its 2 s (feed_timeout), no more
+    assert stored_sizes(project) == {n: (None, None) for n in names[:-1]} | {"Good": (300, 200)}
+    images = images_in_preview(project)
+    assert "height" not in images["Missing"] and images["Missing"]["width"]
+
+
+def test_a_picture_is_fetched_once_across_runs(project: Project, feeds: FeedServer) -> None:
+    feeds.add("/img/shared", picture((640, 480)), "image/png")
+    feeds.add("/img/gone", b"", "image/png")  # measured as no size: not asked again either
+    first = serve_feed(feeds, {"One": "/img/shared", "Two": "/img/shared", "X": "/img/gone"})
+    configure(project, first)
+    assert project.run("collect").code == 0
+    second = serve_feed(feeds, {"Three": "/img/shared", "Y": "/img/gone"}, "/more.xml")
+    configure(project, first, second)
+
+    assert project.run("collect").code == 0
+
+    assert len(feeds.requests_for("/img/shared")) == 1
+    assert len(feeds.requests_for("/img/gone")) == 1
+    sizes = stored_sizes(project)
+    assert sizes["Three"] == sizes["One"] == sizes["Two"] == (640, 480)
+
+
+def test_an_article_files_picture_is_measured_from_the_file(project: Project) -> None:
+    (project.path / "seeds" / "pics").mkdir()
+    (project.path / "seeds" / "pics" / "harbour.jpg").write_bytes(picture((900, 1200), "JPEG"))
+    project.write(
+        "seeds/010_harbour.md",
+        """
+        ---
+        title: The harbour at dawn
+        image: pics/harbour.jpg
+        ---
+        Fishing boats come back at dawn.
+        """,
+    )
+
+    assert project.run("collect").code == 0
+
+    sizes = stored_sizes(project)
+    assert sizes["The harbour at dawn"] == (900, 1200)
+    # A picture given by URL in an article file is not fetched: it has no size.
+    assert sizes["River restoration project brings back salmon after 40 years"] == (None, None)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP"])
+def test_sizes_are_read_from_the_header_of_each_web_format(fmt: str) -> None:
+    data = picture((731, 411), fmt)
+    assert size_of(data) == (731, 411)
+    assert size_of(data[:4]) is None  # not enough yet
+    assert size_of(b"<!DOCTYPE html>" + data) is None
