@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from ..errors import EditionTooLarge, TemplateError
-from ..models import Edition
+from ..models import Article, Edition
 from .rendered import ListInfo, RenderedEdition, Slot, archive_page_name
 
 __all__ = ["ListInfo", "RenderedEdition", "Slot", "archive_page_name", "render_edition"]
@@ -114,7 +114,30 @@ def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.En
     env.filters["default"] = env.filters["d"] = default
     env.filters["wrap"] = wrap
     env.filters["host"] = host
+    env.globals["picture"] = picture
     return env
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """How large to show a picture: ``width`` and ``height`` in CSS pixels, ``height``
+    None when the picture's own size is unknown (the browser keeps its ratio then)."""
+
+    width: int
+    height: int | None
+
+
+def picture(article: Article, width: int, max_height: int | None = None) -> Picture:
+    """The size to show ``article``'s picture at in a box ``width`` px wide and at most
+    ``max_height`` tall: its own ratio, never wider than the picture itself (a small one
+    is not blown up); a picture of unknown size gets the box's width only."""
+    own_w, own_h = article.image_width, article.image_height
+    if not own_w or not own_h:
+        return Picture(width, None)
+    shown = min(width, own_w)
+    if max_height and shown * own_h > max_height * own_w:  # too tall: narrower, same ratio
+        shown = max(1, max_height * own_w // own_h)
+    return Picture(shown, max(1, round(shown * own_h / own_w)))
 
 
 def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
