@@ -17,11 +17,13 @@ import secrets
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+import regex
 
 from ..errors import EditionTooLarge, TemplateError
 from ..models import Article, Edition
@@ -114,6 +116,7 @@ def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.En
     env.filters["default"] = env.filters["d"] = default
     env.filters["wrap"] = wrap
     env.filters["host"] = host
+    env.filters["shorten"] = shorten
     env.globals["picture"] = picture
     return env
 
@@ -154,6 +157,28 @@ def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None)
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def shorten(text: str, width: int, end: str = "…") -> str:
+    """``text`` (whitespace collapsed) in at most ``width`` characters as a reader counts
+    them (grapheme clusters, Unicode UAX #29: an accented letter, a flag or a family emoji
+    is one): as it is when it fits, else cut after the last whole word that leaves room
+    for ``end``, and ``end`` added. Text without a space to cut at (Chinese, Japanese, one
+    long word) is cut between two grapheme clusters, never inside one.
+    """
+    clusters = regex.findall(r"\X", " ".join(str(text).split()))
+    if len(clusters) <= width:
+        return "".join(clusters)
+    room = max(0, width - len(end))
+    # The last space at or before the cut: the words before it are whole.
+    space = next((i for i in range(room, 0, -1) if clusters[i] == " "), None)
+    head = "".join(clusters[: space if space else room])
+    return head.rstrip(" ,;:–—-") + end
+
+
+def short_date(day: date) -> str:
+    """The day in a few characters, for the subject line: ``29 Nov``."""
+    return f"{day.day} {day:%b}"
 
 
 def host(url: str) -> str:
@@ -214,6 +239,7 @@ def _context(edition: Edition, info: ListInfo, tokens: _Tokens) -> dict[str, Any
         "edition": edition,
         "date": edition.key,
         "date_text": f"{edition.key.day} {edition.key:%B %Y}",
+        "date_short": short_date(edition.key),
         "weekday": f"{edition.key:%A}",
         "web_url": info.web_url(edition),
         "sections": edition.sections,
