@@ -132,3 +132,22 @@ def test_twenty_stories_fit_in_about_five_phone_screens(browser: Browser, twenty
         ".map(e => e.tagName + '.' + e.className)"
     )
     assert too_wide == []
+
+
+@pytest.mark.parametrize("width", [PHONE_WIDTH, 1200])
+def test_every_picture_keeps_its_shape_and_is_never_enlarged(
+    browser: Browser, twenty: Path, width: int
+) -> None:
+    browser.open(twenty, width)
+    shown = browser.evaluate(
+        "[...document.images].map(i => [i.naturalWidth, i.naturalHeight,"
+        " i.getBoundingClientRect().width, i.getBoundingClientRect().height])"
+    )
+    assert len(shown) == 20
+    for natural_w, natural_h, w, h in shown:
+        assert natural_w > 0  # the picture loaded from the feed's server
+        assert w <= natural_w + 0.5
+        assert abs(h - w * natural_h / natural_w) <= 1.5, (natural_w, natural_h, w, h)
+    lead_w = shown[0][2]
+    assert lead_w == (PHONE_WIDTH - 36 if width == PHONE_WIDTH else 536)  # across the column
+    assert all(w <= 80 for _, _, w, _ in shown[1:])  # the others: thumbnails
