@@ -23,10 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-import regex
 
 from ..errors import EditionTooLarge, TemplateError
-from ..models import Article, Edition
+from ..models import Edition
+from .fitting import picture, shorten
 from .rendered import ListInfo, RenderedEdition, Slot, archive_page_name
 
 __all__ = ["ListInfo", "RenderedEdition", "Slot", "archive_page_name", "render_edition"]
@@ -121,28 +121,6 @@ def make_environment(templates: Mapping[str, str], tokens: _Tokens) -> jinja2.En
     return env
 
 
-@dataclass(frozen=True, slots=True)
-class Picture:
-    """How large to show a picture: ``width`` and ``height`` in CSS pixels, ``height``
-    None when the picture's own size is unknown (the browser keeps its ratio then)."""
-
-    width: int
-    height: int | None
-
-
-def picture(article: Article, width: int, max_height: int | None = None) -> Picture:
-    """The size to show ``article``'s picture at in a box ``width`` px wide and at most
-    ``max_height`` tall: its own ratio, never wider than the picture itself (a small one
-    is not blown up); a picture of unknown size gets the box's width only."""
-    own_w, own_h = article.image_width, article.image_height
-    if not own_w or not own_h:
-        return Picture(width, None)
-    shown = min(width, own_w)
-    if max_height and shown * own_h > max_height * own_w:  # too tall: narrower, same ratio
-        shown = max(1, max_height * own_w // own_h)
-    return Picture(shown, max(1, round(shown * own_h / own_w)))
-
-
 def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
     """Fill a paragraph to ``width`` columns for the plain-text part, every line indented
     by ``indent`` (the first by ``first`` when given: ``wrap(72, "  ", "* ")``).
@@ -157,23 +135,6 @@ def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None)
         break_long_words=False,
         break_on_hyphens=False,
     )
-
-
-def shorten(text: str, width: int, end: str = "…") -> str:
-    """``text`` (whitespace collapsed) in at most ``width`` characters as a reader counts
-    them (grapheme clusters, Unicode UAX #29: an accented letter, a flag or a family emoji
-    is one): as it is when it fits, else cut after the last whole word that leaves room
-    for ``end``, and ``end`` added. Text without a space to cut at (Chinese, Japanese, one
-    long word) is cut between two grapheme clusters, never inside one.
-    """
-    clusters = regex.findall(r"\X", " ".join(str(text).split()))
-    if len(clusters) <= width:
-        return "".join(clusters)
-    room = max(0, width - len(end))
-    # The last space at or before the cut: the words before it are whole.
-    space = next((i for i in range(room, 0, -1) if clusters[i] == " "), None)
-    head = "".join(clusters[: space if space else room])
-    return head.rstrip(" ,;:–—-") + end
 
 
 def short_date(day: date) -> str:
