@@ -190,3 +190,16 @@ def test_sizes_are_read_from_the_header_of_each_web_format(fmt: str) -> None:
     assert size_of(data) == (731, 411)
     assert size_of(data[:4]) is None  # not enough yet
     assert size_of(b"<!DOCTYPE html>" + data) is None
+
+
+def test_a_preview_before_any_collection_shows_the_pictures_as_the_send_will(
+    project: Project, feeds: FeedServer
+) -> None:
+    feeds.add("/img/tall", picture((600, 900)), "image/png")
+    configure(project, serve_feed(feeds, {"Tall": "/img/tall"}))
+
+    images = images_in_preview(project)
+
+    # the lead's box is 536 x 402: a tall picture is narrower, in its own shape
+    assert (images["Tall"]["width"], images["Tall"]["height"]) == ("268", "402")
+    assert not (project.path / "newsletter.db").exists()  # a preview records nothing

@@ -22,7 +22,7 @@ from .config import CollectConfig, SourceSpec
 from .feeds import FeedItem, FeedSource, ParsedFeed, Selection, parse_feed, select_new
 from .fetch import FeedRequest, FeedResponse, fetch_all, fetch_feeds
 from .folders import collect_sources, store_folders
-from .images import size_pictures
+from .images import size_pictures, sized_for_preview
 from .taken import Collection
 
 Report = Callable[[str], None]
@@ -61,15 +61,16 @@ def preview_articles(
     health = ledger.health() if ledger is not None else {}
     feeds = _due_feeds(config, health, report)
     requests = [FeedRequest(s.key, _where(s, health.get(s.key))) for s in feeds]
-    articles = list(found.articles)
+    from_feeds: list[Article] = []
     for spec, response in zip(feeds, fetch_feeds(requests, config.limits), strict=True):
         parsed = _parsed(config, spec, response, now, report)
         if parsed is not None:
             items = parsed.items
             seen = ledger.known_keys([k for i in items for k in i.keys]) if ledger else set()
             chosen = _select(config, spec, items, seen, health.get(spec.key), now)
-            articles += [item.article for item in chosen.take]
-    return articles
+            from_feeds += [item.article for item in chosen.take]
+    sizes = ImageSizes(store) if store is not None else None
+    return [*found.articles, *sized_for_preview(from_feeds, sizes, config.limits)]
 
 
 def feed_name(spec: SourceSpec) -> str:

@@ -156,6 +156,18 @@ async def size_pictures(
     return [_sized(a, sizes.get(a.image_url or "")) for a in articles]
 
 
+def sized_for_preview(
+    articles: Sequence[Article], ledger: ImageSizes | None, limits: FetchLimits
+) -> list[Article]:
+    """``articles`` with the sizes ``size_pictures`` would give them, recording nothing
+    (a preview shows the pictures as the send will)."""
+    wanted = {a.image_url for a in articles if a.image_url and a.image_width is None}
+    sizes = ledger.known(wanted) if ledger is not None else {}
+    if unknown := wanted - sizes.keys():
+        sizes |= asyncio.run(measure(unknown, limits))
+    return [_sized(a, sizes.get(a.image_url or "")) for a in articles]
+
+
 def _sized(article: Article, size: Size | None) -> Article:
     if size is None or article.image_width is not None:
         return article
