@@ -203,3 +203,26 @@ def test_a_preview_before_any_collection_shows_the_pictures_as_the_send_will(
     # the lead's box is 536 x 402: a tall picture is narrower, in its own shape
     assert (images["Tall"]["width"], images["Tall"]["height"]) == ("268", "402")
     assert not (project.path / "newsletter.db").exists()  # a preview records nothing
+
+
+def turned_jpeg(size: tuple[int, int], orientation: int) -> bytes:
+    """A JPEG stored ``size`` with that EXIF Orientation (6: shown turned a quarter)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    Image.new("RGB", size, (90, 90, 200)).save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_a_photo_turned_by_its_exif_orientation_is_measured_as_shown(
+    project: Project, feeds: FeedServer
+) -> None:
+    feeds.add("/img/portrait", turned_jpeg((1600, 900), 6), "image/jpeg")
+    feeds.add("/img/upright", turned_jpeg((1600, 900), 1), "image/jpeg")
+    configure(project, serve_feed(feeds, {"Portrait": "/img/portrait", "Upright": "/img/upright"}))
+
+    assert project.run("collect").code == 0
+
+    assert stored_sizes(project) == {"Portrait": (900, 1600), "Upright": (1600, 900)}
+    for orientation in (5, 6, 7, 8):  # the header's first KB tells
+        assert size_of(turned_jpeg((1600, 900), orientation)[:1024]) == (900, 1600)

@@ -41,19 +41,34 @@ _ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
 
 
 def size_of(data: bytes) -> Size | None:
-    """(width, height) in pixels of the picture whose first bytes are ``data``, or None
-    when they are not (yet) enough for Pillow to read the size, or not a picture."""
+    """(width, height) in pixels of the picture whose first bytes are ``data`` as it is
+    shown (after its EXIF orientation), or None when they are not (yet) enough for Pillow
+    to read the size, or not a picture."""
     try:
         with warnings.catch_warnings():  # a picture of over 89 M pixels: a size all the same
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=_formats()) as image:
                 width, height = image.size
+                turned = _turned(image)
     # Third-party bytes: Pillow's readers raise many kinds (OSError for "cannot identify",
     # SyntaxError, ValueError, EOFError on a cut header, DecompressionBombError for a size
     # it refuses). Any of them means no size, never a failed collection.
     except Exception:
         return None
-    return (width, height) if width > 0 and height > 0 else None
+    if width <= 0 or height <= 0:
+        return None
+    return (height, width) if turned else (width, height)
+
+
+def _turned(image: Image.Image) -> bool:
+    """Whether the picture's EXIF Orientation (tag 0x0112) turns it a quarter: values 5 to
+    8 (EXIF 2.32, section 4.6.5; what ``ImageOps.exif_transpose`` applies) are shown with
+    width and height swapped. The tag sits in the header (APP1 for JPEG), so the first
+    bytes tell; an EXIF block Pillow cannot read counts as none."""
+    try:
+        return image.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # third-party bytes again: any reader error means no orientation
+        return False
 
 
 @functools.cache
