@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import Project
@@ -119,18 +120,26 @@ def test_the_edition_keeps_each_pictures_shape_and_never_enlarges_it(
     assert int(images["Wide"]["width"]) < 200  # the others: a thumbnail
 
 
+def recorded(project: Project) -> set[str]:
+    """The picture paths the store has an outcome for (a size or definitely none)."""
+    with sqlite3.connect(project.path / "newsletter.db") as db:
+        return {urlsplit(url).path for (url,) in db.execute("SELECT url FROM image_sizes")}
+
+
 def test_pictures_that_cannot_be_measured_cost_nothing_but_their_size(
     project: Project, feeds: FeedServer
 ) -> None:
     huge = picture((64, 64))  # a PNG header claiming 100000 x 100000 pixels
     huge = huge[:16] + (100000).to_bytes(4, "big") * 2 + huge[24:]
     feeds.routes["/img/slow"] = slow(30, (200, {"Content-Type": "image/png"}, picture((9, 9))))
+    feeds.routes["/img/busy"] = lambda _h: (503, {"Retry-After": "60"}, b"busy")
+    feeds.routes["/img/limited"] = lambda _h: (429, {"Retry-After": "60"}, b"slow down")
     feeds.add("/img/page", "<html><body>" + "not a picture " * 20000, "text/html")
     feeds.add("/img/bomb", huge, "image/png")
     feeds.add("/img/noise", bytes(range(256)) * 40000, "image/png")  # 10 MB, no header
     feeds.add("/img/good", picture((300, 200)), "image/png")
-    names = ["Missing", "Slow", "Page", "Bomb", "Noise", "Good"]
-    paths = ["/img/missing", "/img/slow", "/img/page", "/img/bomb", "/img/noise", "/img/good"]
+    names = ["Missing", "Slow", "Busy", "Limited", "Page", "Bomb", "Noise", "Good"]
+    paths = [f"/img/{n.lower()}" for n in names]
     configure(project, serve_feed(feeds, dict(zip(names, paths, strict=True))))
 
     started = time.monotonic()
@@ -138,9 +147,17 @@ def test_pictures_that_cannot_be_measured_cost_nothing_but_their_size(
     took = time.monotonic() - started
 
     assert run.code == 0, run.err
-    assert "6 new articles stored" in run.out
+    assert "8 new articles stored" in run.out
     assert took < 10  # the slow one had its 2 s (feed_timeout), no more
     assert stored_sizes(project) == {n: (None, None) for n in names[:-1]} | {"Good": (300, 200)}
+    # Definitely none is recorded (never fetched again); a failure for now is not.
+    assert recorded(project) == {
+        "/img/missing",
+        "/img/page",
+        "/img/bomb",
+        "/img/noise",
+        "/img/good",
+    }
     images = images_in_preview(project)
     assert "height" not in images["Missing"] and images["Missing"]["width"]
 

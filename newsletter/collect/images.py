@@ -5,10 +5,12 @@ A feed's picture is measured over HTTP from its first bytes: a request for the f
 64 KB (``Range``), read as a stream and stopped as soon as Pillow finds the size in the
 header (``PIL.Image.open`` reads only the header: nothing is decoded). Each picture has a
 few seconds, all of a run's pictures share a budget, and they are fetched like feeds, a
-few at a time. A picture that cannot be measured (not found, not a picture, too slow, a
-size Pillow refuses as a decompression bomb) has no size, and costs the run nothing else.
-Each URL is measured once, ever (``store.images``). A picture of an article file given as
-a path relative to the file is measured from the file.
+few at a time. Measuring a picture ends one of three ways: a size; definitely none (not
+found or gone, not a picture, a size Pillow refuses as a decompression bomb), recorded
+so the URL is not fetched again (``store.images``); or not now (too slow, a transport
+error, HTTP 408/429/5xx, or not reached within the run's budget), recorded nowhere, so
+the next run measures it again while its article waits for an edition. A picture of an
+article file given as a path relative to the file is measured from the file.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .fetch import http_client
 
 MAX_BYTES = 64 * 1024  # the header of any web picture format is well within this
 TIMEOUT = 5.0  # seconds for one picture, at most (less when feed_timeout is lower)
-BUDGET = 20.0  # seconds for all the pictures of a run; those left over get no size
+BUDGET = 20.0  # seconds for all the pictures of a run; those left over wait for the next
 # The formats pictures on the web come in (Pillow's names); others are not tried.
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP")
 _ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
@@ -100,6 +102,15 @@ def local_picture(article: Article, folder: Path) -> Article:
     return dataclasses.replace(article, image_width=size[0], image_height=size[1])
 
 
+class TryLater(Exception):
+    """Measuring a picture failed for now (a timeout, a transport error, HTTP 408, 429 or
+    5xx): it may work on a later run, so nothing is recorded."""
+
+
+# Statuses that say "not now" rather than "not here" (RFC 9110 15.5.9, 15.6; RFC 6585 4).
+_TRY_LATER = frozenset({408, 429})
+
+
 async def measure(
     urls: Iterable[str],
     limits: FetchLimits,
@@ -107,8 +118,9 @@ async def measure(
     budget: float = BUDGET,
 ) -> dict[str, Size | None]:
     """Measure pictures over HTTP, ``limits.concurrency`` at a time: URL → size, or None
-    when it has none. URLs still waiting when ``budget`` seconds have passed are left out
-    (they were not measured)."""
+    when it definitely has none (404/410, not a picture). URLs that failed for now
+    (``TryLater``) or were still waiting when ``budget`` seconds had passed are left out:
+    they were not measured, and a later run tries them again."""
     wanted = sorted(set(urls))
     if not wanted:
         return {}
@@ -119,7 +131,8 @@ async def measure(
 
         async def one(url: str) -> None:
             async with gate:
-                found[url] = await _measure_one(client, url, timeout)
+                with contextlib.suppress(TryLater):
+                    found[url] = await _measure_one(client, url, timeout)
 
         tasks = [asyncio.create_task(one(url)) for url in wanted]
         _, late = await asyncio.wait(tasks, timeout=budget)
@@ -130,17 +143,22 @@ async def measure(
 
 
 async def _measure_one(client: httpx.AsyncClient, url: str, timeout: float) -> Size | None:
+    """The picture's size, or None when it definitely has none; raises ``TryLater``."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         return None
     headers = {"Range": f"bytes=0-{MAX_BYTES - 1}", "Accept-Encoding": "identity"}
-    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+    try:
         async with asyncio.timeout(timeout):
             async with client.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status in _TRY_LATER or status >= 500:
+                    raise TryLater(f"HTTP {status}")
                 encoded = response.headers.get("Content-Encoding", "identity").lower()
-                if response.status_code not in (200, 206) or encoded != "identity":
-                    return None
+                if status not in (200, 206) or encoded != "identity":
+                    return None  # 404, 410, another refusal, or bytes we did not ask for
                 return await _read_size(response)
-    return None
+    except (TimeoutError, httpx.HTTPError) as exc:
+        raise TryLater(str(exc) or type(exc).__name__) from exc
 
 
 async def _read_size(response: httpx.Response) -> Size | None:

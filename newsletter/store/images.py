@@ -1,7 +1,8 @@
 """Picture sizes: every picture URL collection measured, and what it learnt.
 
-A URL is measured once, whatever came of it (a size, or none: not found, not a picture, too
-slow), so a picture several articles or several runs share is fetched once. Recording a
+A URL is recorded once it gave a size or definitely none (not found, not a picture), so a
+picture several articles or several runs share is fetched once; a failure for now (too
+slow, a server error) is not recorded, and a later run measures the picture again. Recording a
 size also gives it to the articles not yet in an edition that show that picture: an
 edition already frozen keeps what it was rendered with.
 """
@@ -34,7 +35,8 @@ class ImageSizes:
         return {url: (w, h) if w and h else None for url, w, h in rows}
 
     def record(self, sizes: Mapping[str, Size | None], now: datetime) -> None:
-        """Remember each URL's outcome (a URL already known keeps its first one) and give
+        """Remember each URL's final outcome, a size or None for definitely none (a URL
+        already known keeps its first one; never pass a failure for now), and give
         the sizes to the unassigned articles showing those pictures, in one transaction."""
         with self.store.transaction() as db:
             db.executemany(
