@@ -161,6 +161,34 @@ def test_pictures_that_cannot_be_measured_cost_nothing_but_their_size(
     images = images_in_preview(project)
     assert "height" not in images["Missing"] and images["Missing"]["width"]
 
+    # The next run, the servers answer: what failed for now is measured, nothing else asked.
+    for name, size in {"slow": (9, 9), "busy": (40, 30), "limited": (30, 40)}.items():
+        feeds.add(f"/img/{name}", picture(size), "image/png")
+    run = project.run("collect")
+    assert run.code == 0, run.err
+    assert "0 new articles stored" in run.out
+    sizes = stored_sizes(project)
+    assert (sizes["Slow"], sizes["Busy"], sizes["Limited"]) == ((9, 9), (40, 30), (30, 40))
+    for path in ["/img/missing", "/img/page", "/img/bomb", "/img/noise", "/img/good"]:
+        assert len(feeds.requests_for(path)) == 1, path
+
+
+def test_feed_pictures_collected_before_sizes_were_measured_are_measured_later(
+    project: Project, feeds: FeedServer
+) -> None:
+    feeds.add("/img/old", picture((500, 250)), "image/png")
+    configure(project, serve_feed(feeds, {"Old": "/img/old"}))
+    assert project.run("collect").code == 0
+    with sqlite3.connect(project.path / "newsletter.db") as db:  # as an older version left it
+        db.execute("DELETE FROM image_sizes")
+        db.execute("UPDATE articles SET image_width = NULL, image_height = NULL")
+
+    run = project.run("collect")
+
+    assert run.code == 0, run.err
+    assert stored_sizes(project)["Old"] == (500, 250)
+    assert len(feeds.requests_for("/img/old")) == 2
+
 
 def test_a_picture_is_fetched_once_across_runs(project: Project, feeds: FeedServer) -> None:
     feeds.add("/img/shared", picture((640, 480)), "image/png")

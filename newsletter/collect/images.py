@@ -181,10 +181,13 @@ async def size_pictures(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Article]:
     """``articles`` (stored, not yet in an edition) with their pictures' sizes: known ones
-    from the store, the others measured now; the store records both (``ImageSizes``)."""
+    from the store, the others measured now, with the pictures of earlier articles still
+    waiting to be measured (``ImageSizes.unmeasured``); the store records each final
+    outcome and gives the sizes to every waiting article (``ImageSizes.record``)."""
     wanted = {a.image_url for a in articles if a.image_url and a.image_width is None}
     sizes = ledger.known(wanted)
-    sizes |= await measure(wanted - sizes.keys(), limits, transport)
+    todo = (wanted - sizes.keys()) | set(ledger.unmeasured())
+    sizes |= await measure(todo, limits, transport)
     ledger.record(sizes, now)
     return [_sized(a, sizes.get(a.image_url or "")) for a in articles]
 
