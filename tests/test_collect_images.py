@@ -8,16 +8,16 @@ import io
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import Project
-from feedserver import FeedServer, rss, rss_item, slow, start
+from feedserver import FeedServer, Reply, rss, rss_item, slow, start
 from PIL import Image
 
-from newsletter.collect.images import MAX_BYTES, size_of
+from newsletter.collect.images import FIRST_BYTES, MAX_BYTES, size_of
 
 
 def picture(size: tuple[int, int], fmt: str = "PNG") -> bytes:
@@ -92,7 +92,7 @@ def test_feed_pictures_are_measured_from_their_first_bytes(
     assert stored_sizes(project) == shapes
     for name in shapes:
         (asked,) = feeds.requests_for(f"/img/{name}")
-        assert asked["range"] == f"bytes=0-{MAX_BYTES - 1}"
+        assert asked["range"] == f"bytes=0-{FIRST_BYTES - 1}"
         assert asked["accept-encoding"] == "identity"
 
 
@@ -271,3 +271,50 @@ def test_a_photo_turned_by_its_exif_orientation_is_measured_as_shown(
     assert stored_sizes(project) == {"Portrait": (900, 1600), "Upright": (1600, 900)}
     for orientation in (5, 6, 7, 8):  # the header's first KB tells
         assert size_of(turned_jpeg((1600, 900), orientation)[:1024]) == (900, 1600)
+
+
+def in_parts(data: bytes, content_type: str) -> Callable[[dict[str, str]], Reply]:
+    """A route answering ``Range: bytes=a-b`` with that part (206), as most servers do."""
+
+    def route(headers: dict[str, str]) -> Reply:
+        first, last = (int(n) for n in headers["range"].removeprefix("bytes=").split("-"))
+        part = data[first : last + 1]
+        end = first + len(part) - 1
+        return (
+            206,
+            {"Content-Type": content_type, "Content-Range": f"bytes {first}-{end}/{len(data)}"},
+            part,
+        )
+
+    return route
+
+
+def jpeg_with_profile(size: tuple[int, int], profile_bytes: int) -> bytes:
+    """A JPEG whose ICC profile (before the size, in the header) is that large."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 80, 10)).save(out, "JPEG", icc_profile=b"\0" * profile_bytes)
+    return out.getvalue()
+
+
+def test_a_size_past_a_large_icc_profile_is_read_from_one_more_part(
+    project: Project, feeds: FeedServer
+) -> None:
+    feeds.routes["/img/profiled"] = in_parts(jpeg_with_profile((1600, 900), 150_000), "image/jpeg")
+    feeds.routes["/img/huge"] = in_parts(jpeg_with_profile((1600, 900), 400_000), "image/jpeg")
+    feeds.routes["/img/small"] = in_parts(picture((120, 90)), "image/png")
+    configure(
+        project,
+        serve_feed(
+            feeds, {"Profiled": "/img/profiled", "Huge": "/img/huge", "Small": "/img/small"}
+        ),
+    )
+
+    assert project.run("collect").code == 0
+    assert project.run("collect").code == 0  # nothing asked again: every outcome is final
+
+    sizes = stored_sizes(project)
+    assert sizes == {"Profiled": (1600, 900), "Huge": (None, None), "Small": (120, 90)}
+    asked = [f"bytes=0-{FIRST_BYTES - 1}", f"bytes={FIRST_BYTES}-{MAX_BYTES - 1}"]
+    assert [h["range"] for h in feeds.requests_for("/img/profiled")] == asked
+    assert [h["range"] for h in feeds.requests_for("/img/huge")] == asked  # then gives up
+    assert [h["range"] for h in feeds.requests_for("/img/small")] == asked[:1]

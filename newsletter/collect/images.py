@@ -2,15 +2,17 @@
 ``<img>`` a ``width`` and ``height`` that keep the picture's shape in every mail client.
 
 A feed's picture is measured over HTTP from its first bytes: a request for the first
-64 KB (``Range``), read as a stream and stopped as soon as Pillow finds the size in the
-header (``PIL.Image.open`` reads only the header: nothing is decoded). Each picture has a
-few seconds, all of a run's pictures share a budget, and they are fetched like feeds, a
-few at a time. Measuring a picture ends one of three ways: a size; definitely none (not
-found or gone, not a picture, a size Pillow refuses as a decompression bomb), recorded
-so the URL is not fetched again (``store.images``); or not now (too slow, a transport
-error, HTTP 408/429/5xx, or not reached within the run's budget), recorded nowhere, so
-the next run measures it again while its article waits for an edition. A picture of an
-article file given as a path relative to the file is measured from the file.
+64 KB (``Range``), and for the bytes up to 256 KB when the size is not in those, read as
+a stream and stopped as soon as Pillow finds the size in the header (``PIL.Image.open``
+reads only the header: nothing is decoded). Each picture has a few seconds, all of a
+run's pictures share a budget, and they are fetched like feeds, a few at a time.
+
+Measuring a picture ends one of three ways: a size; definitely none (not found or gone,
+not a picture, a size Pillow refuses as a decompression bomb), recorded so the URL is not
+fetched again (``store.images``); or not now (too slow, a transport error, HTTP
+408/429/5xx, or not reached within the run's budget), recorded nowhere, so the next run
+measures it again while its article waits for an edition. A picture of an article file
+given as a path relative to the file is measured from the file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import dataclasses
 import functools
 import io
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -34,7 +37,8 @@ from ..store.images import ImageSizes, Size
 from .config import FetchLimits
 from .fetch import http_client
 
-MAX_BYTES = 64 * 1024  # the header of any web picture format is well within this
+FIRST_BYTES = 64 * 1024  # the header of nearly every web picture is well within this
+MAX_BYTES = 256 * 1024  # at most: past a large ICC profile, say, a JPEG's size comes late
 TIMEOUT = 5.0  # seconds for one picture, at most (less when feed_timeout is lower)
 BUDGET = 20.0  # seconds for all the pictures of a run; those left over wait for the next
 # The formats pictures on the web come in (Pillow's names); others are not tried.
@@ -143,34 +147,65 @@ async def measure(
 
 
 async def _measure_one(client: httpx.AsyncClient, url: str, timeout: float) -> Size | None:
-    """The picture's size, or None when it definitely has none; raises ``TryLater``."""
+    """The picture's size, or None when it definitely has none; raises ``TryLater``.
+
+    The first ``FIRST_BYTES`` hold the size of nearly every picture; when a server sent
+    them as a part (206) and more follows, one more part up to ``MAX_BYTES`` is asked for
+    (a JPEG's size comes after its ICC profile, which can be a few hundred KB)."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         return None
-    headers = {"Range": f"bytes=0-{MAX_BYTES - 1}", "Accept-Encoding": "identity"}
     try:
         async with asyncio.timeout(timeout):
-            async with client.stream("GET", url, headers=headers) as response:
-                status = response.status_code
-                if status in _TRY_LATER or status >= 500:
-                    raise TryLater(f"HTTP {status}")
-                encoded = response.headers.get("Content-Encoding", "identity").lower()
-                if status not in (200, 206) or encoded != "identity":
-                    return None  # 404, 410, another refusal, or bytes we did not ask for
-                return await _read_size(response)
+            data, more = await _get(client, url, b"")
+            if more and size_of(data) is None:
+                data, _ = await _get(client, url, data)
     except (TimeoutError, httpx.HTTPError) as exc:
         raise TryLater(str(exc) or type(exc).__name__) from exc
+    return size_of(data)
 
 
-async def _read_size(response: httpx.Response) -> Size | None:
-    """Read the body until its first bytes give the size, at most ``MAX_BYTES``."""
-    data = b""
+async def _get(client: httpx.AsyncClient, url: str, before: bytes) -> tuple[bytes, bool]:
+    """Ask for the picture's bytes after ``before`` (RFC 9110 14: ``Range``), up to
+    ``FIRST_BYTES`` at first, ``MAX_BYTES`` in all; return the bytes from the start as far
+    as needed for the size, and whether a further part could be asked for. No bytes at
+    all: the answer has none to give (404, 410, other refusals, an encoding we did not
+    ask for). Raises ``TryLater`` for HTTP 408, 429 and 5xx."""
+    start = len(before)
+    stop = MAX_BYTES if start else FIRST_BYTES
+    headers = {"Range": f"bytes={start}-{stop - 1}", "Accept-Encoding": "identity"}
+    async with client.stream("GET", url, headers=headers) as response:
+        status = response.status_code
+        if status in _TRY_LATER or status >= 500:
+            raise TryLater(f"HTTP {status}")
+        if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+            return b"", False
+        if status == 200:  # the whole picture: read on up to MAX_BYTES
+            return await _read_size(response, b"", MAX_BYTES), False
+        first, total = _content_range(response.headers.get("Content-Range", ""))
+        if status != 206 or first != start:
+            return b"", False
+        data = await _read_size(response, before, stop)
+        return data, len(data) >= stop and (total is None or total > stop)
+
+
+def _content_range(value: str) -> tuple[int | None, int | None]:
+    """(first byte, complete length) of a ``Content-Range`` (RFC 9110 14.4); None for
+    what it does not say."""
+    found = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", value, re.IGNORECASE)
+    if found is None:
+        return None, None
+    total = found[2]
+    return int(found[1]), int(total) if total.isdigit() else None
+
+
+async def _read_size(response: httpx.Response, data: bytes, limit: int) -> bytes:
+    """``data`` and the body after it, read until they give the size, at most ``limit``
+    bytes in all."""
     async for chunk in response.aiter_raw():
-        data += chunk[: MAX_BYTES - len(data)]
-        if (size := size_of(data)) is not None:
-            return size
-        if len(data) >= MAX_BYTES:
+        data += chunk[: limit - len(data)]
+        if size_of(data) is not None or len(data) >= limit:
             break
-    return None
+    return data
 
 
 async def size_pictures(
