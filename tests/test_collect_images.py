@@ -18,6 +18,7 @@ from feedserver import FeedServer, Reply, rss, rss_item, slow, start
 from PIL import Image
 
 from newsletter.collect.images import FIRST_BYTES, MAX_BYTES, size_of
+from newsletter.collect.outside import internal
 
 
 def picture(size: tuple[int, int], fmt: str = "PNG") -> bytes:
@@ -39,14 +40,16 @@ def feeds() -> Iterator[FeedServer]:
 
 
 def serve_feed(feeds: FeedServer, pictures: dict[str, str], path: str = "/news.xml") -> str:
-    """A feed with one item per picture (title → picture path); returns its URL."""
+    """A feed with one item per picture (title → picture path on ``feeds``, or URL);
+    returns its URL."""
     items = [
         rss_item(
             title,
             guid=f"{path}-{title}",
             link=feeds.url(f"/story/{title}"),
             age_hours=1 + i,
-            description=f'<p><img src="{feeds.url(src)}" alt="{title}"></p><p>Text of {title}.</p>',
+            description=f'<p><img src="{src if "//" in src else feeds.url(src)}" alt="{title}">'
+            f"</p><p>Text of {title}.</p>",
         )
         for i, (title, src) in enumerate(pictures.items())
     ]
@@ -318,3 +321,67 @@ def test_a_size_past_a_large_icc_profile_is_read_from_one_more_part(
     assert [h["range"] for h in feeds.requests_for("/img/profiled")] == asked
     assert [h["range"] for h in feeds.requests_for("/img/huge")] == asked  # then gives up
     assert [h["range"] for h in feeds.requests_for("/img/small")] == asked[:1]
+
+
+def test_pictures_on_internal_addresses_other_than_the_feeds_own_are_not_fetched(
+    project: Project, feeds: FeedServer
+) -> None:
+    other = FeedServer()  # another service on this machine: a feed must not reach it
+    httpd, thread = start(other)
+    try:
+        other.add("/img/inside", picture((50, 50)), "image/png")
+        moved = other.url("/img/inside")
+        feeds.routes["/img/hop"] = lambda _h: (302, {"Location": moved}, b"")
+        feeds.add("/img/own", picture((320, 160)), "image/png")
+        url = serve_feed(
+            feeds,
+            {
+                "Other": other.url("/img/inside"),
+                "Metadata": "http://169.254.169.254/latest/meta-data/pic.png",
+                "Mapped": f"http://[::ffff:127.0.0.1]:{other.port}/img/inside",
+                "Hop": "/img/hop",
+                "Own": "/img/own",
+            },
+        )
+        configure(project, url)
+
+        started = time.monotonic()
+        run = project.run("collect")
+        took = time.monotonic() - started
+        images_in_preview(project)  # a preview refuses them too
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+    assert run.code == 0, run.err
+    assert other.log == []  # not one request reached the other service, redirect included
+    assert len(feeds.requests_for("/img/hop")) == 1  # the feed's own host is asked
+    assert took < 5  # refused at once: no waiting for 169.254.169.254 to answer
+    sizes = stored_sizes(project)
+    assert sizes == {n: (None, None) for n in ["Other", "Metadata", "Mapped", "Hop"]} | {
+        "Own": (320, 160)
+    }
+    assert "/latest/meta-data/pic.png" in recorded(project)  # refused for good
+
+
+@pytest.mark.parametrize(
+    ("address", "inside"),
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("192.168.0.1", True),
+        ("169.254.169.254", True),
+        ("100.64.0.1", True),
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fe80::1%eth0", True),
+        ("fd00::1", True),
+        ("::ffff:10.0.0.1", True),
+        ("224.0.0.1", True),
+        ("93.184.215.14", False),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", False),
+    ],
+)
+def test_internal_addresses(address: str, inside: bool) -> None:
+    assert internal(address) is inside

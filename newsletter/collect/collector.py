@@ -23,6 +23,7 @@ from .feeds import FeedItem, FeedSource, ParsedFeed, Selection, parse_feed, sele
 from .fetch import FeedRequest, FeedResponse, fetch_all, fetch_feeds
 from .folders import collect_sources, store_folders
 from .images import size_pictures, sized_for_preview
+from .outside import origin
 from .taken import Collection
 
 Report = Callable[[str], None]
@@ -44,7 +45,8 @@ async def collect(config: CollectConfig, store: Store, now: datetime, report: Re
     _flag_failing(config, ledger.health(), report)
     # Feeds' pictures are measured over HTTP; article files' from their files, as read.
     from_feeds = result.articles[from_folders:]
-    sized = await size_pictures(from_feeds, ImageSizes(store), config.limits, now)
+    trusted = _feed_hosts(config, ledger.health())
+    sized = await size_pictures(from_feeds, ImageSizes(store), config.limits, now, trusted=trusted)
     result.articles[from_folders:] = sized
     return result
 
@@ -70,7 +72,8 @@ def preview_articles(
             chosen = _select(config, spec, items, seen, health.get(spec.key), now)
             from_feeds += [item.article for item in chosen.take]
     sizes = ImageSizes(store) if store is not None else None
-    return [*found.articles, *sized_for_preview(from_feeds, sizes, config.limits)]
+    trusted = _feed_hosts(config, health)
+    return [*found.articles, *sized_for_preview(from_feeds, sizes, config.limits, trusted)]
 
 
 def feed_name(spec: SourceSpec) -> str:
@@ -98,6 +101,14 @@ def _due_feeds(
             continue
         due.append(spec)
     return due
+
+
+def _feed_hosts(config: CollectConfig, health: dict[str, FeedHealth]) -> set[str]:
+    """The ``host:port`` of every feed, where it is configured and where it moved to: its
+    own pictures may be on an internal address (``outside.guard``)."""
+    urls = [_where(s, health.get(s.key)) for s in config.sources if s.is_feed]
+    urls += [s.key for s in config.sources if s.is_feed]
+    return {host for url in urls if (host := origin(url))}
 
 
 def _where(spec: SourceSpec, known: FeedHealth | None) -> str:

@@ -36,6 +36,7 @@ from ..models import Article
 from ..store.images import ImageSizes, Size
 from .config import FetchLimits
 from .fetch import http_client
+from .outside import Refused, Unresolved, guard
 
 FIRST_BYTES = 64 * 1024  # the header of nearly every web picture is well within this
 MAX_BYTES = 256 * 1024  # at most: past a large ICC profile, say, a JPEG's size comes late
@@ -120,11 +121,14 @@ async def measure(
     limits: FetchLimits,
     transport: httpx.AsyncBaseTransport | None = None,
     budget: float = BUDGET,
+    trusted: Iterable[str] = (),
 ) -> dict[str, Size | None]:
     """Measure pictures over HTTP, ``limits.concurrency`` at a time: URL → size, or None
-    when it definitely has none (404/410, not a picture). URLs that failed for now
-    (``TryLater``) or were still waiting when ``budget`` seconds had passed are left out:
-    they were not measured, and a later run tries them again."""
+    when it definitely has none (404/410, not a picture, on an internal address: see
+    ``outside.guard``; ``trusted`` the ``host:port`` of the feeds, where internal addresses
+    are fine). URLs that failed for now (``TryLater``) or were still waiting when
+    ``budget`` seconds had passed are left out: they were not measured, and a later run
+    tries them again."""
     wanted = sorted(set(urls))
     if not wanted:
         return {}
@@ -132,6 +136,7 @@ async def measure(
     gate = asyncio.Semaphore(limits.concurrency)
     timeout = min(limits.timeout, TIMEOUT)
     async with http_client(limits, _ACCEPT, timeout, transport) as client:
+        client.event_hooks = {"request": [guard(trusted)], "response": []}  # every hop
 
         async def one(url: str) -> None:
             async with gate:
@@ -159,7 +164,9 @@ async def _measure_one(client: httpx.AsyncClient, url: str, timeout: float) -> S
             data, more = await _get(client, url, b"")
             if more and size_of(data) is None:
                 data, _ = await _get(client, url, data)
-    except (TimeoutError, httpx.HTTPError) as exc:
+    except Refused:
+        return None
+    except (TimeoutError, httpx.HTTPError, Unresolved) as exc:
         raise TryLater(str(exc) or type(exc).__name__) from exc
     return size_of(data)
 
@@ -214,28 +221,34 @@ async def size_pictures(
     limits: FetchLimits,
     now: datetime,
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    trusted: Iterable[str] = (),
 ) -> list[Article]:
     """``articles`` (stored, not yet in an edition) with their pictures' sizes: known ones
     from the store, the others measured now, with the pictures of earlier articles still
     waiting to be measured (``ImageSizes.unmeasured``); the store records each final
-    outcome and gives the sizes to every waiting article (``ImageSizes.record``)."""
+    outcome and gives the sizes to every waiting article (``ImageSizes.record``).
+    ``trusted``: the feeds' ``host:port`` (``measure``)."""
     wanted = {a.image_url for a in articles if a.image_url and a.image_width is None}
     sizes = ledger.known(wanted)
     todo = (wanted - sizes.keys()) | set(ledger.unmeasured())
-    sizes |= await measure(todo, limits, transport)
+    sizes |= await measure(todo, limits, transport, trusted=trusted)
     ledger.record(sizes, now)
     return [_sized(a, sizes.get(a.image_url or "")) for a in articles]
 
 
 def sized_for_preview(
-    articles: Sequence[Article], ledger: ImageSizes | None, limits: FetchLimits
+    articles: Sequence[Article],
+    ledger: ImageSizes | None,
+    limits: FetchLimits,
+    trusted: Iterable[str] = (),
 ) -> list[Article]:
     """``articles`` with the sizes ``size_pictures`` would give them, recording nothing
     (a preview shows the pictures as the send will)."""
     wanted = {a.image_url for a in articles if a.image_url and a.image_width is None}
     sizes = ledger.known(wanted) if ledger is not None else {}
     if unknown := wanted - sizes.keys():
-        sizes |= asyncio.run(measure(unknown, limits))
+        sizes |= asyncio.run(measure(unknown, limits, trusted=trusted))
     return [_sized(a, sizes.get(a.image_url or "")) for a in articles]
 
 
