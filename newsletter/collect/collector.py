@@ -46,7 +46,9 @@ async def collect(config: CollectConfig, store: Store, now: datetime, report: Re
     # Feeds' pictures are measured over HTTP; article files' from their files, as read.
     from_feeds = result.articles[from_folders:]
     trusted = _feed_hosts(config, ledger.health())
-    sized = await size_pictures(from_feeds, ImageSizes(store), config.limits, now, trusted=trusted)
+    sized, result.unmeasured = await size_pictures(
+        from_feeds, ImageSizes(store), config.limits, now, trusted=trusted
+    )
     result.articles[from_folders:] = sized
     return result
 

@@ -223,18 +223,19 @@ async def size_pictures(
     transport: httpx.AsyncBaseTransport | None = None,
     *,
     trusted: Iterable[str] = (),
-) -> list[Article]:
+) -> tuple[list[Article], int]:
     """``articles`` (stored, not yet in an edition) with their pictures' sizes: known ones
     from the store, the others measured now, with the pictures of earlier articles still
     waiting to be measured (``ImageSizes.unmeasured``); the store records each final
     outcome and gives the sizes to every waiting article (``ImageSizes.record``).
-    ``trusted``: the feeds' ``host:port`` (``measure``)."""
+    ``trusted``: the feeds' ``host:port`` (``measure``). Also returns how many pictures
+    are still not measured (a later run tries them again)."""
     wanted = {a.image_url for a in articles if a.image_url and a.image_width is None}
     sizes = ledger.known(wanted)
     todo = (wanted - sizes.keys()) | set(ledger.unmeasured())
     sizes |= await measure(todo, limits, transport, trusted=trusted)
     ledger.record(sizes, now)
-    return [_sized(a, sizes.get(a.image_url or "")) for a in articles]
+    return [_sized(a, sizes.get(a.image_url or "")) for a in articles], len(todo - sizes.keys())
 
 
 def sized_for_preview(
