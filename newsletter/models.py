@@ -22,6 +22,8 @@ class Article:
     ``id`` is stable: a feed entry's id/guid, else its link, else a hash of title and
     content; for article files the url from the front matter, else ``source:relative path``.
     ``published`` is aware and in UTC, or None when the source gave no usable date.
+    ``image_width`` and ``image_height`` are the picture's own size in pixels, as
+    collection measured it (both None when it could not: templates then give a width only).
     """
 
     id: str
@@ -35,6 +37,8 @@ class Article:
     published: datetime | None = None
     image_url: str | None = None
     image_alt: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
 
 
 class NotTakenReason(StrEnum):

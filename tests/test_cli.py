@@ -24,7 +24,7 @@ def test_preview_writes_html_text_and_eml_and_records_nothing(project: Project) 
     assert msg.get_body(("html",)).get_content().replace("\r\n", "\n") == html  # type: ignore[union-attr]
     assert "Hello Sample Reader" in html and "Hello Sample Reader" in text
     assert 'style="' in html and "nlm" not in html  # inlined, every merge token filled
-    assert msg["Subject"].startswith("Daily Newsletter — 27 November 2026: ")
+    assert msg["Subject"].endswith(" · 27 Nov") and len(msg["Subject"]) <= 60
     assert not (project.path / "newsletter.db").exists()
     assert not (project.path / "outbox").exists()
 
@@ -69,7 +69,7 @@ def test_config_file_and_environment_precedence(project: Project) -> None:
     assert "written to env-box/" in run.out
     one = next((project.path / "env-box" / "new").iterdir())
     msg = email.message_from_bytes(one.read_bytes(), policy=email.policy.default)
-    assert msg["Subject"].startswith("Morning Post")
+    assert ">Morning Post</h1>" in msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
 
 
 def test_bad_config_is_a_clear_error_with_exit_2(project: Project) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import regex
 
 from newsletter.edition.render import ListInfo, render_edition
 from newsletter.edition.templates import load_templates
@@ -22,9 +23,36 @@ def edition(title: str = "Story", summary: str = "Lead.", n: int = 1) -> Edition
     return Edition(date(2026, 11, 27), 7, (Section("World", articles),))
 
 
-def test_default_subject_names_the_date_and_lead_headline() -> None:
+def test_default_subject_leads_with_the_headline_then_a_short_date() -> None:
     rendered = render_edition(edition("Big news"), load_templates(None), INFO)
-    assert rendered.subject == "Daily Newsletter — 27 November 2026: Big news"
+    assert rendered.subject == "Big news · 27 Nov"
+
+
+JAPANESE = "日本の首相が新しい経済対策を発表し来年度の予算案について国会で説明した"
+
+
+@pytest.mark.parametrize(
+    ("headline", "subject"),
+    [
+        (
+            "Central bank holds rates steady as inflation cools for a third month in a row",
+            "Central bank holds rates steady as inflation cools… · 27 Nov",
+        ),
+        # no space to cut at: between characters (50 and the ellipsis), never inside a
+        # decomposed é or a flag (two code points each)
+        (JAPANESE * 2, (JAPANESE * 2)[:50] + "… · 27 Nov"),
+        ("x" * 49 + "e\u0301" + "y" * 20, "x" * 49 + "e\u0301… · 27 Nov"),
+        ("x" * 49 + "\U0001f1eb\U0001f1f7" + "y" * 20, "x" * 49 + "\U0001f1eb\U0001f1f7… · 27 Nov"),
+        ("Strike,   then\nrain: a day of delays across the whole network of the city",
+         "Strike, then rain: a day of delays across the… · 27 Nov"),
+    ],
+)  # fmt: skip
+def test_the_subject_keeps_what_a_phone_shows_within_60_characters(
+    headline: str, subject: str
+) -> None:
+    rendered = render_edition(edition(headline), load_templates(None), INFO)
+    assert rendered.subject == subject
+    assert len(regex.findall(r"\X", rendered.subject)) <= 60
 
 
 def test_html_is_autoescaped_but_text_is_not() -> None:
@@ -86,7 +114,8 @@ def test_a_single_template_can_be_overridden_and_the_rest_stay_default(tmp_path)
 
 def test_html_above_gmails_clipping_limit_is_refused() -> None:
     with pytest.raises(EditionTooLarge, match=r"Gmail clips"):
-        render_edition(edition(summary="word " * 2000, n=12), load_templates(None), INFO)
+        # long headlines: the stories after the lead show only the start of their lead
+        render_edition(edition("word " * 2000, n=12), load_templates(None), INFO)
 
 
 def test_merge_tokens_survive_premailer_in_hrefs() -> None:

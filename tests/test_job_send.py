@@ -46,7 +46,7 @@ def test_send_over_smtp_delivers_each_subscriber_exactly_one_personalised_messag
     assert sorted(r.recipients[0] for r in recorder.received) == sorted(ACTIVE)
     zoe = recorder.to("zoe@example.com")[0].message
     assert zoe["To"].addresses[0].display_name == "Zoë Ñúñez"
-    assert zoe["Subject"].startswith("Daily Newsletter — 27 November 2026: ")
+    assert zoe["Subject"].endswith(" · 27 Nov") and len(zoe["Subject"]) <= 60
     assert zoe["Date"] and re.fullmatch(r"<20261127\.1\.[a-z0-9]+@example\.com>", zoe["Message-ID"])
     assert zoe["List-Id"] == "Daily Newsletter <daily.example.com>"
     assert zoe["List-Unsubscribe"].startswith("<mailto:news@example.com?subject=")
@@ -56,7 +56,7 @@ def test_send_over_smtp_delivers_each_subscriber_exactly_one_personalised_messag
     assert "Hello Zoë Ñúñez" in text.get_content()
     body = html.get_content()
     assert "Hello Zoë Ñúñez, here is today’s digest" in body
-    assert 'class="article" style="' in body  # CSS was inlined
+    assert 'class="article lead" style="' in body  # CSS was inlined
     (style,) = re.findall(r"<style[^>]*>(.*?)</style>", body, re.S)
     assert "@media only screen and (max-width: 620px)" in style  # responsive rules kept
     assert "prefers-color-scheme: dark" in style

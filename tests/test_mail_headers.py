@@ -247,8 +247,10 @@ def test_a_long_name_is_folded_in_the_message_a_subscriber_gets(
     assert norm(rfc2047_display_name(received.data, "long@example.com")) == name
 
 
-def test_long_article_titles_fold_the_subject(project: Project, smtp) -> None:
-    """Article titles go into the subject (the default subject template has the lead's)."""
+@pytest.mark.parametrize("own_template", [False, True])
+def test_long_article_titles_fold_the_subject(project: Project, smtp, own_template: bool) -> None:
+    """Article titles go into the subject: the default template cuts the lead's to what a
+    phone shows; a template of the user's may put it whole, and then it is folded."""
     recorder, url = smtp
     title = "Council " + "approves the long plan " * 20 + "Zoë"
     project.write(
@@ -256,6 +258,9 @@ def test_long_article_titles_fold_the_subject(project: Project, smtp) -> None:
         f"---\ntitle: {title}\nsection: World\nurl: https://example.com/lead\n"
         "summary: The lead.\n---\nBody.\n",
     )
+    if own_template:
+        project.write("mine/subject.txt.j2", "{{ list.name }} — {{ date_text }}: {{ lead.title }}")
+        project.write("newsletter.toml", 'templates = "mine"\n')
     run = project.run("send", "--date", "2026-11-27", env={"NEWSLETTER_SMTP_URL": url})
 
     assert run.code == 0, run.err
@@ -263,7 +268,11 @@ def test_long_article_titles_fold_the_subject(project: Project, smtp) -> None:
         check_lines(received.data)
         subject = re.search(rb"\r\nSubject: .*?\r\n(?! )", received.data, re.S)
         assert subject and max(len(line) for line in subject.group().split(b"\r\n")) <= 78
-        assert str(received.message["Subject"]).endswith(f": {title}")
+        got = str(received.message["Subject"])
+        if own_template:
+            assert got == f"Daily Newsletter — 27 November 2026: {title}"
+        else:
+            assert got == "Council approves the long plan approves the long… · 27 Nov"
 
 
 def test_settings_values_in_fixed_headers_stay_one_line() -> None:

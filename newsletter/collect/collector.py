@@ -17,10 +17,13 @@ from ..errors import ParseError
 from ..models import Article, NotTaken, NotTakenReason
 from ..store.database import Store
 from ..store.feeds import FeedHealth, FeedLedger, Fetch, FolderHealth, FolderLedger
+from ..store.images import ImageSizes
 from .config import CollectConfig, SourceSpec
 from .feeds import FeedItem, FeedSource, ParsedFeed, Selection, parse_feed, select_new
 from .fetch import FeedRequest, FeedResponse, fetch_all, fetch_feeds
 from .folders import collect_sources, store_folders
+from .images import size_pictures, sized_for_preview
+from .outside import origin
 from .taken import Collection
 
 Report = Callable[[str], None]
@@ -36,9 +39,17 @@ async def collect(config: CollectConfig, store: Store, now: datetime, report: Re
     feeds = _due_feeds(config, health, report)
     requests = [_request(s, health.get(s.key)) for s in feeds]
     responses = await fetch_all(requests, config.limits)
+    from_folders = len(result.articles)
     for spec, response in zip(feeds, responses, strict=True):
         _take_feed(config, ledger, spec, response, health.get(spec.key), now, report, result)
     _flag_failing(config, ledger.health(), report)
+    # Feeds' pictures are measured over HTTP; article files' from their files, as read.
+    from_feeds = result.articles[from_folders:]
+    trusted = _feed_hosts(config, ledger.health())
+    sized, result.unmeasured = await size_pictures(
+        from_feeds, ImageSizes(store), config.limits, now, trusted=trusted
+    )
+    result.articles[from_folders:] = sized
     return result
 
 
@@ -54,15 +65,17 @@ def preview_articles(
     health = ledger.health() if ledger is not None else {}
     feeds = _due_feeds(config, health, report)
     requests = [FeedRequest(s.key, _where(s, health.get(s.key))) for s in feeds]
-    articles = list(found.articles)
+    from_feeds: list[Article] = []
     for spec, response in zip(feeds, fetch_feeds(requests, config.limits), strict=True):
         parsed = _parsed(config, spec, response, now, report)
         if parsed is not None:
             items = parsed.items
             seen = ledger.known_keys([k for i in items for k in i.keys]) if ledger else set()
             chosen = _select(config, spec, items, seen, health.get(spec.key), now)
-            articles += [item.article for item in chosen.take]
-    return articles
+            from_feeds += [item.article for item in chosen.take]
+    sizes = ImageSizes(store) if store is not None else None
+    trusted = _feed_hosts(config, health)
+    return [*found.articles, *sized_for_preview(from_feeds, sizes, config.limits, trusted)]
 
 
 def feed_name(spec: SourceSpec) -> str:
@@ -90,6 +103,14 @@ def _due_feeds(
             continue
         due.append(spec)
     return due
+
+
+def _feed_hosts(config: CollectConfig, health: dict[str, FeedHealth]) -> set[str]:
+    """The ``host:port`` of every feed, where it is configured and where it moved to: its
+    own pictures may be on an internal address (``outside.guard``)."""
+    urls = [_where(s, health.get(s.key)) for s in config.sources if s.is_feed]
+    urls += [s.key for s in config.sources if s.is_feed]
+    return {host for url in urls if (host := origin(url))}
 
 
 def _where(spec: SourceSpec, known: FeedHealth | None) -> str:

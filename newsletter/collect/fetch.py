@@ -65,20 +65,32 @@ async def fetch_all(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[FeedResponse]:
     gate = asyncio.Semaphore(limits.concurrency)
-    async with httpx.AsyncClient(
-        headers={"User-Agent": limits.user_agent, "Accept": _ACCEPT},
-        timeout=httpx.Timeout(limits.timeout),
-        follow_redirects=True,
-        max_redirects=MAX_REDIRECTS,
-        limits=httpx.Limits(max_connections=limits.concurrency),
-        transport=transport,
-    ) as client:
+    async with http_client(limits, _ACCEPT, transport=transport) as client:
 
         async def one(request: FeedRequest) -> FeedResponse:
             async with gate:
                 return await _fetch(client, request, limits)
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+def http_client(
+    limits: FetchLimits,
+    accept: str,
+    timeout: float | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The client every fetch of the collect step uses: our User-Agent, redirects followed
+    (at most ``MAX_REDIRECTS``), ``limits.concurrency`` connections, ``timeout`` seconds
+    (default ``limits.timeout``) for each phase of a request."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": limits.user_agent, "Accept": accept},
+        timeout=httpx.Timeout(limits.timeout if timeout is None else timeout),
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        limits=httpx.Limits(max_connections=limits.concurrency),
+        transport=transport,
+    )
 
 
 _ACCEPT = (

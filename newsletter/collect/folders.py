@@ -20,6 +20,7 @@ from ..store.database import Store
 from ..store.feeds import FolderLedger, FolderRead
 from .article_file import ARTICLE_SUFFIXES, parse_article_file
 from .config import SourceSpec
+from .images import local_picture
 from .plaintext import clean_article
 from .taken import Collection, store_articles
 
@@ -129,16 +130,15 @@ def read_folder(folder: Path, tz: tzinfo, into: Collected) -> bool:
             into.problems.append(f"{where}: not UTF-8 text (byte {exc.start}); skipped")
             continue
         try:
-            into.articles.append(
-                parse_article_file(
-                    text,
-                    source=folder.name,
-                    relpath=relpath,
-                    where=where,
-                    default_published=mtime,
-                    tz=tz,
-                )
+            article = parse_article_file(
+                text,
+                source=folder.name,
+                relpath=relpath,
+                where=where,
+                default_published=mtime,
+                tz=tz,
             )
+            into.articles.append(local_picture(article, path.parent))
         except ParseError as exc:
             into.problems.append(f"{exc}; skipped")
     return True

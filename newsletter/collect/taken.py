@@ -23,13 +23,17 @@ class Collection:
     articles: list[Article] = field(default_factory=list)
     not_taken: list[NotTaken] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
+    unmeasured: int = 0  # pictures whose size is still to learn (the next run tries again)
 
     def summary(self) -> str:
-        """``"3 new articles stored; not taken: 12 already seen, 1 duplicate"``."""
+        """``"3 new articles stored; not taken: 12 already seen, 1 duplicate; 2 pictures
+        not measured yet, retried next run"``."""
         n = len(self.articles)
         line = f"{n} new article{'s' * (n != 1)} stored"
         if counts := not_taken_counts(self.not_taken):
             line += f"; not taken: {counts}"
+        if m := self.unmeasured:
+            line += f"; {m} picture{'s' * (m != 1)} not measured yet, retried next run"
         return line
 
 

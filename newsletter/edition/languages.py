@@ -37,7 +37,7 @@ TEMPLATE_CATALOG = "messages.pot"
 DATE_FORMS = ("full", "long", "medium", "short")
 # The bare "en" (the default) keeps the day-month-year form this project has always
 # written; "en-US", "en-GB"... get CLDR's own.
-_PLAIN_ENGLISH = {"full": "EEEE d MMMM y", "long": "d MMMM y"}
+_PLAIN_ENGLISH = {"full": "EEEE d MMMM y", "long": "d MMMM y", "MMMd": "d MMM"}
 _PO_LINE = re.compile(
     r'\s*(?:(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+)?"(?:[^"\\]|\\.)*"\s*'
 )

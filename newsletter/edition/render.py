@@ -25,6 +25,7 @@ import jinja2
 
 from ..errors import EditionTooLarge, InputError, TemplateError
 from ..models import Edition
+from .fitting import picture, shorten
 from .languages import Language, find_language
 from .rendered import ListInfo, RenderedEdition, Slot, archive_page_name
 from .templates import catalog_sources
@@ -138,6 +139,8 @@ def make_environment(
     env.filters["host"] = host
     env.filters["format_date"] = language.format_date
     env.filters["format_number"] = language.format_number
+    env.filters["shorten"] = shorten
+    env.globals["picture"] = picture
     return env
 
 
@@ -220,6 +223,7 @@ def _context(
         "edition": edition,
         "date": edition.key,
         "date_text": language.format_date(edition.key, "long"),
+        "date_short": language.format_date(edition.key, "MMMd"),  # 29 Nov, 29 nov., 11月29日
         "weekday": language.weekday(edition.key),
         "direction": language.direction,  # ltr, or rtl for Arabic, Hebrew, Persian, Urdu
         "web_url": info.web_url(edition),

@@ -159,8 +159,8 @@ class Store(DeliveryReads):
         return whether it was new."""
         cur = db.execute(
             "INSERT OR IGNORE INTO articles (id, source, url, title, section, summary,"
-            " body, author, published_at, image_url, image_alt, collected_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " body, author, published_at, image_url, image_alt, image_width, image_height,"
+            " collected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 a.id,
                 a.source,
@@ -173,6 +173,8 @@ class Store(DeliveryReads):
                 timestamp(a.published) if a.published else None,
                 a.image_url,
                 a.image_alt,
+                a.image_width,
+                a.image_height,
                 timestamp(now),
             ),
         )
@@ -180,10 +182,7 @@ class Store(DeliveryReads):
 
     def unassigned_articles(self) -> list[Article]:
         """Articles collected but not yet in any edition."""
-        rows = self.db.execute(
-            "SELECT id, source, title, section, summary, body, url, author, published_at,"
-            " image_url, image_alt FROM articles WHERE edition_id IS NULL"
-        )
+        rows = self.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE edition_id IS NULL")
         return [_article(row) for row in rows]
 
     def in_editions(self, ids: Sequence[str]) -> set[str]:
@@ -199,8 +198,7 @@ class Store(DeliveryReads):
         """The articles with these ids, in the order given."""
         found: dict[str, Article] = {}
         for row in self.db.execute(
-            "SELECT id, source, title, section, summary, body, url, author, published_at,"
-            " image_url, image_alt FROM articles WHERE id IN (SELECT value FROM json_each(?))",
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(ids)),),
         ):
             found[row[0]] = _article(row)
@@ -316,6 +314,12 @@ class Store(DeliveryReads):
             )
 
 
+_ARTICLE_COLUMNS = (
+    "id, source, title, section, summary, body, url, author, published_at, image_url,"
+    " image_alt, image_width, image_height"
+)
+
+
 def _article(row: tuple) -> Article:  # type: ignore[type-arg]
     published = datetime.fromisoformat(row[8]) if row[8] else None
     return Article(
@@ -330,6 +334,8 @@ def _article(row: tuple) -> Article:  # type: ignore[type-arg]
         published=published,
         image_url=row[9],
         image_alt=row[10],
+        image_width=row[11],
+        image_height=row[12],
     )
 
 

@@ -157,14 +157,24 @@ MIGRATIONS: tuple[str | tuple[int, str], ...] = (
         decided_at TEXT NOT NULL
     );
     CREATE INDEX edition_decisions_edition ON edition_decisions(edition_id);
-    """,  # 10 (bounces), numbered explicitly: 9 belongs to work on another branch.
-    # Every bounce or complaint report read from the bounce mailbox, by its own Message-ID
-    # (or a hash of its bytes): a report read twice changes nothing. One row per
-    # recipient it is about (email '' when none); kind hard/soft/complaint (believed), or
-    # why it changed nobody; soft bounces count by distinct edition.
-    (
-        10,
-        """
+    """,
+    # 9 (picture sizes): each article's picture size in pixels, measured at collection;
+    # a picture URL's definite outcome is kept (width NULL: no size to be had)
+    """
+    ALTER TABLE articles ADD COLUMN image_width INTEGER;
+    ALTER TABLE articles ADD COLUMN image_height INTEGER;
+    CREATE TABLE image_sizes (
+        url TEXT PRIMARY KEY,
+        width INTEGER,
+        height INTEGER,
+        measured_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 10 (bounces): every bounce or complaint report read from the bounce mailbox, by its
+    # own Message-ID (or a hash of its bytes): a report read twice changes nothing. One row
+    # per recipient it is about (email '' when none); kind hard/soft/complaint (believed),
+    # or why it changed nobody; soft bounces count by distinct edition.
+    """
     CREATE TABLE bounce_reports (
         report TEXT NOT NULL,
         email TEXT NOT NULL DEFAULT '',
@@ -178,7 +188,6 @@ MIGRATIONS: tuple[str | tuple[int, str], ...] = (
     CREATE INDEX bounce_reports_email ON bounce_reports(email, kind);
     CREATE INDEX bounce_reports_edition ON bounce_reports(edition_id, kind);
     """,
-    ),
 )
 
 
