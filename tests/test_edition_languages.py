@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from conftest import Project
 from test_edition_golden import INFO, seed_edition
 
@@ -26,6 +26,11 @@ SHIPPED = ("fr", "de", "es", "it", "pt", "nl", "pl", "ja", "zh", "ar")
 def rendered(language: str, user_dir: Path | None = None):  # type: ignore[no-untyped-def]
     info = dataclasses.replace(INFO, language=language)
     edition = seed_edition()
+    # "Read more" follows the lead story only, and only when it links somewhere
+    first = edition.sections[0]
+    lead = dataclasses.replace(first.articles[0], url="https://example.org/lead")
+    first = dataclasses.replace(first, articles=(lead, *first.articles[1:]))
+    edition = dataclasses.replace(edition, sections=(first, *edition.sections[1:]))
     return render_edition(edition, load_templates(user_dir), info), edition
 
 
@@ -59,7 +64,7 @@ def test_a_french_edition_says_it_in_french_everywhere() -> None:
     for words in ("Dans cette édition", "voici le résumé du jour", "Lire la suite", "Par "):
         assert words in result.html
     assert "Read more" not in result.html and "Hello" not in result.text
-    assert format_date(edition.key, "long", locale="fr") in result.subject
+    assert result.subject.endswith(" · " + format_skeleton("MMMd", edition.key, locale="fr"))
 
 
 def test_an_arabic_edition_is_right_to_left_and_mirrors_the_arrow() -> None:
