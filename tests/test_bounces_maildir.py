@@ -218,9 +218,33 @@ def test_a_true_report_about_an_address_no_longer_on_the_list_is_listed(
     deliver(box, "gmail-dsn.eml", filled("gmail-dsn.eml", sent))
     result = project.run("bounces")
     assert result.code == 0, result.err
-    assert "new/gmail-dsn.eml: not listed: linus@example.net is not on the list" in result.out
+    assert (
+        "new/gmail-dsn.eml: not listed: linus@example.net is not on the list;"
+        " recorded: linus@example.net bounced" in result.out
+    )
     assert result.out.splitlines()[-1] == NOTHING + ", 1 not on the list"
     assert "linus@example.net" not in statuses(project)
+    # the hard bounce is a record of who left: adding the address again is refused
+    added = project.run("subscribers", "add", "linus@example.net")
+    assert added.code == 2, added.out
+    assert "linus@example.net" not in statuses(project)
+
+
+def test_a_complaint_about_a_removed_address_keeps_it_off_the_list(project: Project) -> None:
+    sent_project(project)
+    sent = copies(project)
+    assert project.run("subscribers", "remove", "pat@example.com").code == 0
+    box = maildir(project.path / "bouncebox")
+    deliver(box, "aol-arf.eml", filled("aol-arf.eml", sent))
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert "pat@example.com complained" in result.out
+    project.write("old.csv", "email,name\npat@example.com,Pat\nnew@example.com,New\n")
+    imported = project.run("subscribers", "import", "old.csv")
+    assert "Traceback" not in imported.err
+    now = statuses(project)
+    assert now["new@example.com"] == "active"
+    assert now.get("pat@example.com") != "active"
 
 
 def test_a_message_a_mail_reader_moved_to_cur_unseen_is_still_read(project: Project) -> None:

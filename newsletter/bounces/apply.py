@@ -42,6 +42,7 @@ from .verify import Believed, believe
 
 log = logging.getLogger("newsletter")
 FORGED, NOT_LISTED, DUPLICATE = "forged", "not-listed", "duplicate"
+_LEFT_AS = {HARD: "bounced", "complaint": "complained"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +172,34 @@ class BounceRun:
         """Record the believed report and what it changes, in one transaction."""
         listed = [b for b in item.believed if b.email in on_list]
         if not listed:
-            who = ", ".join(b.email for b in item.believed)
-            return self._unbelieved(item.message, item.key, NOT_LISTED, f"{who} is not on the list")
+            return self._not_listed(item)
         rows = [ReportRow(item.key, b.email, b.kind, b.edition_id, b.detail, item.message.origin)
                 for b in listed]  # fmt: skip
         with self.store.transaction():
             self.reports.record(rows, self.now)
             for believed in listed:
                 self._change(believed)
+        return None
+
+    def _not_listed(self, item: _Pending) -> None:
+        """A believed report about an address no longer in the CSV: a hard bounce or a
+        complaint is still recorded as who left (so an import or ``subscribers add`` of
+        the address refuses it); only the CSV has nothing to rewrite."""
+        who = ", ".join(b.email for b in item.believed)
+        lasting = [b for b in item.believed if b.kind != SOFT]
+        if not lasting:
+            return self._unbelieved(item.message, item.key, NOT_LISTED, f"{who} is not on the list")
+        self.summary.not_listed += 1
+        recorded = ", ".join(f"{b.email} {_LEFT_AS[b.kind]}" for b in lasting)
+        why = f"{who} is not on the list; recorded: {recorded}"
+        self.summary.listed.append(Listed(item.message.origin, NOT_LISTED, why))
+        rows = [ReportRow(item.key, b.email, b.kind, b.edition_id, b.detail, item.message.origin)
+                for b in lasting]  # fmt: skip
+        with self.store.transaction():
+            self.reports.record(rows, self.now)
+            for b in lasting:
+                status = SubscriberStatus.BOUNCED.value if b.kind == HARD else COMPLAINT
+                self.left.record(b.email, status, _source(status), self.now)
         return None
 
     def _change(self, b: Believed) -> None:
@@ -197,8 +218,7 @@ class BounceRun:
             self._leave(b.email, COMPLAINT, s.unsubscribed)
 
     def _leave(self, email: str, status: str, names: list[str]) -> None:
-        source = "complaint" if status == COMPLAINT else "bounce"
-        self.left.record(email, status, source, self.now)
+        self.left.record(email, status, _source(status), self.now)
         names.append(email)
 
     def _on_list(self, emails: set[str]) -> set[str]:
@@ -210,6 +230,11 @@ class BounceRun:
             if not isinstance(row, BadRow) and row.email.lower() in emails:
                 found.add(row.email.lower())
         return found
+
+
+def _source(status: str) -> str:
+    """Who recorded a record of who left, as ``suppressions`` names it."""
+    return "complaint" if status == COMPLAINT else "bounce"
 
 
 def report_key(data: bytes) -> str:
