@@ -257,3 +257,26 @@ def test_a_message_a_mail_reader_moved_to_cur_unseen_is_still_read(project: Proj
     assert result.code == 0, result.err
     assert "1 hard bounce" in result.out and "0 unrecognised" in result.out
     assert sorted(p.name for p in (box / "cur").iterdir()) == ["1.host:2,S", "2.host:2,S"]
+
+
+def test_a_report_naming_one_address_and_quoting_anothers_message_id_is_forged(
+    project: Project,
+) -> None:
+    """A Message-ID is no proof about someone else: zoe's report quoting linus's copy
+    changes neither of them."""
+    sent_project(project)
+    sent = copies(project)
+    forged = filled("gmail-dsn.eml", sent).replace(b"linus@example.net", b"zoe@example.com")
+    forged = forged.replace(b'"Torvalds, Linus" <zoe@example.com>', b"<zoe@example.com>")
+    forged = forged.replace(
+        sent["zoe@example.com"][1].encode(), sent["linus@example.net"][1].encode()
+    )
+    assert sent["linus@example.net"][1].encode() in forged
+    box = maildir(project.path / "bouncebox")
+    deliver(box, "forged-zoe.eml", forged)
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert "new/forged-zoe.eml: forged or stray: " in result.out
+    assert result.out.splitlines()[-1] == NOTHING.replace("0 forged", "1 forged")
+    assert statuses(project)["linus@example.net"] == "active"
+    assert statuses(project)["zoe@example.com"] == "active"

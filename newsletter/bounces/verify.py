@@ -8,9 +8,11 @@ Anyone can send mail to the bounce address; a report is believed only when:
   (``mail.personalize.message_id``: ``<YYYYMMDD.N.<hmac>@domain>``, keyed per edition
   and address).
 
-When the report names nobody, or names another address (a forwarding alias bounced at
-the final mailbox), the token or the Message-ID decides whom it is about: the edition's
-ledger rows are the candidates. Anything else is forged or stray and changes nobody.
+When the report names another address (a forwarding alias bounced at the final mailbox),
+only the token decides whom it is about: a Message-ID is copied easily (anyone it was
+sent to, or forwarded to, has it), so a report naming zoe that quotes linus's Message-ID
+is forged or stray. When the report names nobody (a redacted ARF report), the token or
+the Message-ID decides. Anything else is forged or stray and changes nobody.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def _by_message_id(verdict: Verdict, reports: BounceReports, message_id: str) ->
     ]
     if named:
         return [_believed(f, edition_id, "Message-ID") for f in named[:1]]
+    if verdict.failures:  # it names others: a quoted Message-ID is no proof about them
+        return []
     for email, sent in reports.recipients(edition_id):
         if sent == message_id:
             return [_believed(_stand_in(verdict, email), edition_id, "Message-ID")]
