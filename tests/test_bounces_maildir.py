@@ -280,3 +280,15 @@ def test_a_report_naming_one_address_and_quoting_anothers_message_id_is_forged(
     assert result.out.splitlines()[-1] == NOTHING.replace("0 forged", "1 forged")
     assert statuses(project)["linus@example.net"] == "active"
     assert statuses(project)["zoe@example.com"] == "active"
+
+
+def test_an_empty_or_garbage_message_is_listed_without_a_traceback(project: Project) -> None:
+    sent_project(project)
+    box = maildir(project.path / "bouncebox")
+    deliver(box, "empty.eml", b"")
+    deliver(box, "garbage.eml", b"\x00\xff\xfe not a message at all\r\n")
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert "new/empty.eml: unrecognised: " in result.out
+    assert "new/garbage.eml: unrecognised: " in result.out
+    assert "Traceback" not in result.err and "Exception in detector" not in result.err
