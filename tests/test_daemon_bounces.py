@@ -104,3 +104,23 @@ def test_a_send_due_during_a_bounce_run_waits_for_it(
     assert "another run holds the lock" not in caplog.text
     assert daemon.is_done(day)
     assert set(copies(project)) == set(EXPECTED)
+
+
+def test_a_collection_or_proof_due_during_a_bounce_run_waits_for_it(
+    project: Project, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project.path)
+    project.write("subscribers/subscribers.csv", SUBSCRIBERS)
+    project.write("newsletter.toml", CONFIG)
+    caplog.set_level(logging.INFO, logger="newsletter")
+    daemon = _daemon(project)
+
+    async def main() -> None:
+        await _during_a_bounce_run(daemon, project, daemon.collect())
+        await _during_a_bounce_run(daemon, project, daemon.proof_day(NOW.date()))
+
+    asyncio.run(main())
+    assert "collection skipped" not in caplog.text
+    assert "collection: " in caplog.text and " new articles stored" in caplog.text
+    assert "skipped: another run holds the lock" not in caplog.text
+    assert "edition 2026-12-01 is already approved: no proof needed" in caplog.text  # it ran

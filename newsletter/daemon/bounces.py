@@ -1,9 +1,9 @@
 """The daemon's bounce job: ``job.bounces_locked`` on ``bounce_schedule``.
 
 It never overlaps a send: a fire while a send runs is skipped (the next one reads the
-mailbox), and a send that comes due while the mailbox is read waits for that to end
-(``idle``) instead of finding the run lock held and missing its day. Failures are logged
-and shown on /healthz; the daemon goes on.
+mailbox), and a send, proof or collection that comes due while the mailbox is read waits
+for that to end (``idle``) instead of finding the run lock held and missing its day.
+Failures are logged and shown on /healthz; the daemon goes on.
 """
 
 from __future__ import annotations
