@@ -292,3 +292,25 @@ def test_an_empty_or_garbage_message_is_listed_without_a_traceback(project: Proj
     assert "new/empty.eml: unrecognised: " in result.out
     assert "new/garbage.eml: unrecognised: " in result.out
     assert "Traceback" not in result.err and "Exception in detector" not in result.err
+
+
+def test_a_report_reusing_a_processed_reports_message_id_is_still_read(
+    project: Project,
+) -> None:
+    """Reports are known by Message-ID and content: another report that happens (or
+    pretends) to carry a processed report's Message-ID is not taken for that one."""
+    sent_project(project)
+    sent, box = copies(project), maildir(project.path / "bouncebox")
+    deliver(box, "exchange-dsn.eml", filled("exchange-dsn.eml", sent))
+    assert project.run("bounces").code == 0
+    other = filled("postfix-dsn.eml", sent).replace(
+        b"<20261201070004.4F2A31C0123@mail.example.org>",
+        b"<d0f1a5c2-7e1b-4bd6-9d55-6d8a0e0c2f1a@AM7PR02MB1234.eurprd02.prod.outlook.com>",
+    )
+    deliver(box, "postfix-dsn.eml", other)
+    deliver(box, "exchange-again.eml", filled("exchange-dsn.eml", sent))  # the same bytes
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-1].startswith("bounces: 1 hard bounce, 0 soft bounces")
+    assert "1 already processed" in result.out
+    assert statuses(project)["ada@example.com"] == "bounced"

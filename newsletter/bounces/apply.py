@@ -11,8 +11,9 @@ What a report does (``classify`` says what it is, ``verify`` whether to believe 
 - auto-replies, unrecognised, forged or stray reports, reports about an address not on
   the list, too large or malformed ones change nobody; all but auto-replies are listed.
 
-Every report is remembered by its Message-ID (else a hash of its bytes) before it is
-moved, so a second run, or the same report delivered twice, changes nothing. The
+Every report is remembered by its Message-ID and a hash of its bytes before it is moved,
+so a second run, or the same report delivered twice, changes nothing; another report
+reusing a processed one's Message-ID is still read. The
 records of who left are written first (a running send would skip them), then the CSV
 (``subscribers.changes.apply_pending``).
 """
@@ -238,10 +239,14 @@ def _source(status: str) -> str:
 
 
 def report_key(data: bytes) -> str:
-    """A report's identity: its own Message-ID, else the SHA-256 of its bytes."""
+    """A report's identity: its own Message-ID and the SHA-256 of its bytes
+    (``<id@host> sha256:<hex>``; the hash alone when it has no Message-ID). Both, because a
+    Message-ID is only the sender's word: another report carrying a processed one's
+    Message-ID, by mistake or on purpose, is read on its own."""
     head = BytesParser(policy=compat32).parsebytes(data, headersonly=True)
     message_id = " ".join(str(head.get("Message-ID", "")).split())
-    return message_id if message_id else "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    return f"{message_id} {digest}" if message_id else digest
 
 
 # A multipart whose parts cannot be found: whatever a detector made of it would be a guess.

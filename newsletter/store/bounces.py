@@ -1,6 +1,6 @@
 """Bounce and complaint reports read from the bounce mailbox (migration 10).
 
-Each report is remembered by its own key (its Message-ID, else a hash of its bytes), one
+Each report is remembered by its own key (its Message-ID and a hash of its bytes), one
 row per recipient it is about, so a report read twice, or delivered twice, changes
 nothing. ``kind`` is ``hard``, ``soft`` or ``complaint`` for a believed report, else the
 reason it changed nobody (``autoreply``, ``unrecognised``, ``forged``, ``not-listed``).
@@ -23,7 +23,7 @@ BELIEVED = (HARD, SOFT, COMPLAINT)
 class ReportRow:
     """One recipient's line of a report, as recorded."""
 
-    report: str  # the report's Message-ID, or "sha256:<hex>"
+    report: str  # "<its Message-ID> sha256:<hex of its bytes>", or the hash alone
     email: str  # lower-cased; "" when the report names nobody we could believe
     kind: str
     edition_id: int | None
