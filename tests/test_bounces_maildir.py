@@ -159,6 +159,17 @@ def test_soft_bounces_on_different_editions_make_a_bounce(project: Project) -> N
     assert result.code == 0, result.err
     assert "bounced: zoe@example.com" in result.out
     assert statuses(project)["zoe@example.com"] == "bounced"
+    # they asked to be back: the old soft bounces no longer count, one new one is one
+    assert project.run("subscribers", "add", "--resubscribe", "zoe@example.com").code == 0
+    new_article(project, "library")
+    assert project.run("send", "--date", "2026-12-03").code == 0
+    third = copies(project)
+    assert third["zoe@example.com"][1].startswith("<20261203.")
+    deliver(box, "soft-3.eml", filled("exchange-dsn.eml", third).replace(b"<d0f1", b"<f3"))
+    result = project.run("bounces", "-v")
+    assert result.code == 0, result.err
+    assert "1 soft bounce," in result.out and "bounced: zoe" not in result.out
+    assert statuses(project)["zoe@example.com"] == "active"
 
 
 def test_a_run_holding_the_lock_makes_it_wait(project: Project) -> None:

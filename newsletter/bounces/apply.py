@@ -5,7 +5,8 @@ What a report does (``classify`` says what it is, ``verify`` whether to believe 
 
 - a hard bounce marks the address ``bounced`` at once;
 - a soft bounce is counted; on ``soft_limit`` different editions the address is
-  ``bounced``;
+  ``bounced`` (only recent ones count, since it last came back:
+  ``BounceReports.soft_editions``);
 - a complaint unsubscribes the address and records it as a complaint (the strongest
   record of who left: only an operator's ``subscribers add --resubscribe`` lifts it);
 - auto-replies, unrecognised, forged or stray reports, reports about an address not on
@@ -32,7 +33,7 @@ from email.policy import compat32
 
 from ..mail.verp import BounceTokens
 from ..models import SubscriberStatus
-from ..store.bounces import BounceReports, ReportRow
+from ..store.bounces import SOFT_LIMIT, BounceReports, ReportRow
 from ..store.database import Store
 from ..store.suppressions import COMPLAINT, Suppressions
 from ..subscribers.changes import ListFiles, apply_pending
@@ -179,7 +180,7 @@ class BounceRun:
         with self.store.transaction():
             self.reports.record(rows, self.now)
             for believed in listed:
-                self._change(believed)
+                self._change(believed, item)
         return None
 
     def _not_listed(self, item: _Pending) -> None:
@@ -203,16 +204,20 @@ class BounceRun:
                 self.left.record(b.email, status, _source(status), self.now)
         return None
 
-    def _change(self, b: Believed) -> None:
+    def _change(self, b: Believed, item: _Pending) -> None:
         s = self.summary
         if b.kind == HARD:
             s.hard += 1
             self._leave(b.email, SubscriberStatus.BOUNCED.value, s.bounced)
         elif b.kind == SOFT:
             s.soft += 1
-            editions = self.reports.soft_editions(b.email)
+            editions = self.reports.soft_editions(b.email, self.now)
             if editions >= self.soft_limit:
                 log.info("%s: soft bounces on %d editions: bounced", b.email, editions)
+                why, origin = f"soft bounces on {editions} editions", item.message.origin
+                # older soft bounces stop counting from here (a resubscribe starts afresh)
+                row = ReportRow(f"{item.key} limit", b.email, SOFT_LIMIT, b.edition_id, why, origin)
+                self.reports.record([row], self.now)
                 self._leave(b.email, SubscriberStatus.BOUNCED.value, s.bounced)
         else:
             s.complaints += 1

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .database import Store, timestamp
 
 HARD, SOFT, COMPLAINT = "hard", "soft", "complaint"
 BELIEVED = (HARD, SOFT, COMPLAINT)
+# The row recorded when soft bounces reached the limit and the address was bounced.
+SOFT_LIMIT = "soft-limit"
+SOFT_WINDOW = timedelta(days=30)  # older soft bounces no longer count
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +60,22 @@ class BounceReports:
             ],
         )  # fmt: skip
 
-    def soft_editions(self, email: str) -> int:
-        """On how many different editions this address bounced softly."""
+    def soft_editions(self, email: str, now: datetime) -> int:
+        """On how many different editions this address bounced softly lately: reports
+        received in the last ``SOFT_WINDOW`` (30 days), after its latest web sign-up
+        confirmation, and about editions after the one on which it last left by a report
+        (a hard bounce, a complaint, or ``SOFT_LIMIT``: the soft limit reached), so an
+        address resubscribed is not bounced again by one new soft bounce."""
+        since = timestamp(now - SOFT_WINDOW)
         row = self.db.execute(
             "SELECT COUNT(DISTINCT edition_id) FROM bounce_reports"
-            " WHERE email = ? AND kind = 'soft' AND edition_id IS NOT NULL",
-            (email.lower(),),
+            " WHERE email = ?1 AND kind = 'soft' AND edition_id IS NOT NULL"
+            " AND received_at >= ?2"
+            " AND received_at >= COALESCE((SELECT confirmed_at FROM consents"
+            " WHERE email = ?1), '')"
+            " AND edition_id > COALESCE((SELECT MAX(edition_id) FROM bounce_reports"
+            " WHERE email = ?1 AND kind IN ('hard', 'complaint', 'soft-limit')), 0)",
+            (email.lower(), since),
         ).fetchone()
         return int(row[0])
 
