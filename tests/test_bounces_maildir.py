@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from bouncebox import (
+    CONFIG,
     DATA,
     EXPECTED,
     copies,
@@ -19,6 +23,9 @@ from bouncebox import (
     statuses,
 )
 from conftest import Project, lock_held
+
+from newsletter.settings import load_settings, values
+from newsletter.subscribers.tokens import key_fingerprint
 
 FIXTURES = sorted(p.name for p in DATA.glob("*.eml"))
 SUMMARY = (
@@ -189,6 +196,8 @@ def test_a_run_holding_the_lock_makes_it_wait(project: Project) -> None:
         ('bounce_mailbox = "imaps://host.example/INBOX"\n', "needs a user and a host"),
         ('bounce_address = "a+b@example.org"\n', "not a plain address"),
         ('soft_bounce_limit = 0\nbounce_mailbox = "x"\n', "soft_bounce_limit"),
+        ('bounce_mailbox = "imaps://u@host.example:0/INBOX"\n', "port is not a number"),
+        ('bounce_mailbox = "no-such-box"\n', "bounce_mailbox = '"),
     ],
 )
 def test_configuration_errors_exit_2(project: Project, config: str, message: str) -> None:
@@ -199,12 +208,50 @@ def test_configuration_errors_exit_2(project: Project, config: str, message: str
     assert "Traceback" not in result.err
 
 
-def test_a_folder_that_is_not_a_maildir_is_exit_1(project: Project) -> None:
+def test_a_folder_that_is_not_a_maildir_is_a_configuration_error(project: Project) -> None:
     sent_project(project)
     (project.path / "bouncebox").mkdir()
     result = project.run("bounces")
-    assert result.code == 1
-    assert "bouncebox: not a Maildir" in result.err
+    assert result.code == 2
+    assert "bounce_mailbox = '" in result.err and "bouncebox': not a Maildir" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_the_daemon_loads_flufl_bounce_only_for_a_bounce_schedule(project: Project) -> None:
+    code = "import sys, newsletter.daemon.scheduler; print('flufl.bounce' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "False", loaded.stderr
+
+
+def test_the_mailbox_password_is_not_in_its_repr(project: Project) -> None:
+    project.write("newsletter.toml", 'bounce_mailbox = "imaps://u:hunter2@host.example/"\n')
+    settings, _ = load_settings(project.path / "newsletter.toml")
+    spec = values.mailbox_spec(settings)
+    assert spec is not None and spec.password == "hunter2"
+    assert "hunter2" not in repr(spec)
+
+
+@pytest.mark.parametrize(("retired_days_ago", "status"), [(None, "bounced"), (100, "active")])
+def test_tokens_of_a_previous_key_verify_for_previous_secret_keys_days(
+    project: Project, retired_days_ago: int | None, status: str
+) -> None:
+    old = "e1f3a5c7b9d2e4f6a8c0b2d4f6e8a0c2b4d6e8f0a2c4b6d8e0f2a4c6b8d0e2f4"
+    new = "3c9a1f0e7b5d2c4a8e6f1b3d5a7c9e0f2b4d6f8a1c3e5a7b9d0f2e4c6a8b1d3f"
+    sent_project(project, config=CONFIG + f'secret_key = "{old}"\n')
+    sent = copies(project)
+    project.write(
+        "newsletter.toml", CONFIG + f'secret_key = "{new}"\nprevious_secret_keys = ["{old}"]\n'
+    )
+    if retired_days_ago is not None:  # the key was listed as previous that long ago
+        when = datetime.now(UTC) - timedelta(days=retired_days_ago)
+        with sqlite3.connect(project.path / "newsletter.db") as db:
+            name = f"key_retired.{key_fingerprint(old.encode())}"
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (name, when.isoformat()))
+    deliver(maildir(project.path / "bouncebox"), "qmail.eml", filled("qmail.eml", sent))
+    result = project.run("bounces")
+    assert result.code == 0, result.err
+    assert statuses(project)["mia@example.com"] == status
+    assert ("new/qmail.eml: forged or stray" in result.out) == (status == "active")
 
 
 def test_reports_are_recorded_with_where_they_came_from(project: Project) -> None:

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from ..bounces.apply import summary_line
 from ..errors import LockedError, NewsletterError
 from ..job import bounces_locked
 from ..settings import Settings
@@ -51,6 +50,8 @@ class BounceJob:
             except Exception:  # a bug must not kill the daemon; logged in full
                 log.exception("bounce mailbox: the run failed")
             else:
+                from ..bounces.apply import summary_line  # loaded with the job: flufl.bounce
+
                 log.info("%s", summary_line(summary))
 
     async def idle(self) -> None:
