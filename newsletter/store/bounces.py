@@ -9,7 +9,6 @@ Also the ledger lookups that tie a report to a message this list sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -113,22 +112,31 @@ class BounceReports:
             self._editions[number] = int(row[0]) if row else None
         return self._editions[number]
 
-    def message_id_sent(self, edition_id: int, email: str) -> str | None:
-        """The Message-ID the ledger recorded for this address's copy of the edition."""
-        query = "SELECT message_id FROM deliveries WHERE edition_id = ? AND email = ?"
-        row = self.db.execute(query, (edition_id, email)).fetchone()
-        if row is None:  # a report may change the case of the local part: one edition's scan
-            row = self.db.execute(query + " COLLATE NOCASE", (edition_id, email)).fetchone()
+    def sent_message(self, edition_id: int, message_id: str) -> str | None:
+        """The address the ledger recorded this Message-ID for, in this edition (one
+        lookup of the ``deliveries_message_id`` index, migration 11)."""
+        row = self.db.execute(
+            # "+": never the primary key's edition_id range (a scan of the edition)
+            "SELECT email FROM deliveries WHERE message_id = ? AND +edition_id = ?",
+            (message_id, edition_id),
+        ).fetchone()
         return row[0] if row else None
 
-    def recipients(self, edition_id: int) -> Iterator[tuple[str, str | None]]:
-        """Every (address, Message-ID) the edition was handed over for (a scan of one
-        edition's ledger rows: for reports that name nobody)."""
-        yield from self.db.execute(
-            "SELECT email, message_id FROM deliveries WHERE edition_id = ?"
-            " AND status IN ('sent', 'failed', 'deferred', 'pending')",
-            (edition_id,),
+    def located(self, number: int, locator: str) -> list[str]:
+        """The addresses of edition ``number`` whose Message-ID code starts with the hex
+        digits ``locator`` (a bounce token's, ``mail.verp``): a range of the
+        ``deliveries_message_id`` index, one row but for a rare collision."""
+        row = self.db.execute("SELECT id, day FROM editions WHERE number = ?", (number,))
+        edition = row.fetchone()
+        if edition is None:
+            return []
+        prefix = f"<{edition[1].replace('-', '')}.{number}.{locator}"
+        rows = self.db.execute(
+            "SELECT email FROM deliveries WHERE message_id >= ? AND message_id < ?"
+            " AND +edition_id = ?",  # "+": as in sent_message
+            (prefix, prefix + "~", edition[0]),  # "~" sorts after every hex digit and "@"
         )
+        return [email for (email,) in rows]
 
 
 def _rank(kind: str) -> int:
