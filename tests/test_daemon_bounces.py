@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 import pytest
-from bouncebox import EXPECTED, copies, deliver, filled, maildir, sent_project, statuses
+from bouncebox import (
+    EXPECTED,
+    SUBSCRIBERS,
+    copies,
+    deliver,
+    filled,
+    maildir,
+    sent_project,
+    statuses,
+)
 from conftest import Project
 
 from newsletter.daemon.scheduler import Daemon
 from newsletter.settings import load_settings
+from newsletter.store.lock import lock_path, run_lock
 
 CONFIG = """
     bounce_address = "bounces@example.org"
@@ -65,19 +76,51 @@ def test_a_fire_during_a_send_is_skipped(
     assert len(list((box / "new").iterdir())) == 1
 
 
-def test_a_send_waits_for_a_bounce_run(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+async def _bounce_run_holding_the_lock(daemon: Daemon, project: Project) -> None:
+    """What a bounce run does while it reads the mailbox: the daemon's bounce lock and the
+    run lock held, for a moment."""
+    async with daemon.bounces.lock:
+        with run_lock(lock_path(project.path / "newsletter.db")):
+            await asyncio.sleep(0.3)
+
+
+async def _during_a_bounce_run(daemon: Daemon, project: Project, job: Awaitable[None]) -> None:
+    bounce_run = asyncio.create_task(_bounce_run_holding_the_lock(daemon, project))
+    await asyncio.sleep(0.05)  # the bounce run has both locks now
+    await job
+    await bounce_run
+
+
+def test_a_send_due_during_a_bounce_run_waits_for_it(
+    project: Project, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(project.path)
-    sent_project(project, config=CONFIG)
+    project.write("subscribers/subscribers.csv", SUBSCRIBERS)
+    project.write("newsletter.toml", CONFIG)
+    caplog.set_level(logging.INFO, logger="newsletter")
     daemon = _daemon(project)
-    order: list[str] = []
+    day = NOW.date()
+    asyncio.run(_during_a_bounce_run(daemon, project, daemon.send_day(day)))
+    assert "another run holds the lock" not in caplog.text
+    assert daemon.is_done(day)
+    assert set(copies(project)) == set(EXPECTED)
+
+
+def test_a_collection_or_proof_due_during_a_bounce_run_waits_for_it(
+    project: Project, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project.path)
+    project.write("subscribers/subscribers.csv", SUBSCRIBERS)
+    project.write("newsletter.toml", CONFIG)
+    caplog.set_level(logging.INFO, logger="newsletter")
+    daemon = _daemon(project)
 
     async def main() -> None:
-        async with daemon.bounces.lock:  # a bounce run in progress
-            waiter = asyncio.create_task(daemon.bounces.idle())
-            await asyncio.sleep(0.05)
-            order.append("bounces done" if not waiter.done() else "send did not wait")
-        await waiter
-        order.append("send goes")
+        await _during_a_bounce_run(daemon, project, daemon.collect())
+        await _during_a_bounce_run(daemon, project, daemon.proof_day(NOW.date()))
 
     asyncio.run(main())
-    assert order == ["bounces done", "send goes"]
+    assert "collection skipped" not in caplog.text
+    assert "collection: " in caplog.text and " new articles stored" in caplog.text
+    assert "skipped: another run holds the lock" not in caplog.text
+    assert "edition 2026-12-01 is already approved: no proof needed" in caplog.text  # it ran

@@ -5,14 +5,16 @@ What a report does (``classify`` says what it is, ``verify`` whether to believe 
 
 - a hard bounce marks the address ``bounced`` at once;
 - a soft bounce is counted; on ``soft_limit`` different editions the address is
-  ``bounced``;
+  ``bounced`` (only recent ones count, since it last came back:
+  ``BounceReports.soft_editions``);
 - a complaint unsubscribes the address and records it as a complaint (the strongest
   record of who left: only an operator's ``subscribers add --resubscribe`` lifts it);
 - auto-replies, unrecognised, forged or stray reports, reports about an address not on
   the list, too large or malformed ones change nobody; all but auto-replies are listed.
 
-Every report is remembered by its Message-ID (else a hash of its bytes) before it is
-moved, so a second run, or the same report delivered twice, changes nothing. The
+Every report is remembered by its Message-ID and a hash of its bytes before it is moved,
+so a second run, or the same report delivered twice, changes nothing; another report
+reusing a processed one's Message-ID is still read. The
 records of who left are written first (a running send would skip them), then the CSV
 (``subscribers.changes.apply_pending``).
 """
@@ -31,7 +33,7 @@ from email.policy import compat32
 
 from ..mail.verp import BounceTokens
 from ..models import SubscriberStatus
-from ..store.bounces import BounceReports, ReportRow
+from ..store.bounces import SOFT_LIMIT, BounceReports, ReportRow
 from ..store.database import Store
 from ..store.suppressions import COMPLAINT, Suppressions
 from ..subscribers.changes import ListFiles, apply_pending
@@ -42,6 +44,7 @@ from .verify import Believed, believe
 
 log = logging.getLogger("newsletter")
 FORGED, NOT_LISTED, DUPLICATE = "forged", "not-listed", "duplicate"
+_LEFT_AS = {HARD: "bounced", "complaint": "complained"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,34 +174,57 @@ class BounceRun:
         """Record the believed report and what it changes, in one transaction."""
         listed = [b for b in item.believed if b.email in on_list]
         if not listed:
-            who = ", ".join(b.email for b in item.believed)
-            return self._unbelieved(item.message, item.key, NOT_LISTED, f"{who} is not on the list")
+            return self._not_listed(item)
         rows = [ReportRow(item.key, b.email, b.kind, b.edition_id, b.detail, item.message.origin)
                 for b in listed]  # fmt: skip
         with self.store.transaction():
             self.reports.record(rows, self.now)
             for believed in listed:
-                self._change(believed)
+                self._change(believed, item)
         return None
 
-    def _change(self, b: Believed) -> None:
+    def _not_listed(self, item: _Pending) -> None:
+        """A believed report about an address no longer in the CSV: a hard bounce or a
+        complaint is still recorded as who left (so an import or ``subscribers add`` of
+        the address refuses it); only the CSV has nothing to rewrite."""
+        who = ", ".join(b.email for b in item.believed)
+        lasting = [b for b in item.believed if b.kind != SOFT]
+        if not lasting:
+            return self._unbelieved(item.message, item.key, NOT_LISTED, f"{who} is not on the list")
+        self.summary.not_listed += 1
+        recorded = ", ".join(f"{b.email} {_LEFT_AS[b.kind]}" for b in lasting)
+        why = f"{who} is not on the list; recorded: {recorded}"
+        self.summary.listed.append(Listed(item.message.origin, NOT_LISTED, why))
+        rows = [ReportRow(item.key, b.email, b.kind, b.edition_id, b.detail, item.message.origin)
+                for b in lasting]  # fmt: skip
+        with self.store.transaction():
+            self.reports.record(rows, self.now)
+            for b in lasting:
+                status = SubscriberStatus.BOUNCED.value if b.kind == HARD else COMPLAINT
+                self.left.record(b.email, status, _source(status), self.now)
+        return None
+
+    def _change(self, b: Believed, item: _Pending) -> None:
         s = self.summary
         if b.kind == HARD:
             s.hard += 1
             self._leave(b.email, SubscriberStatus.BOUNCED.value, s.bounced)
         elif b.kind == SOFT:
             s.soft += 1
-            editions = self.reports.soft_editions(b.email)
+            editions = self.reports.soft_editions(b.email, self.now)
             if editions >= self.soft_limit:
                 log.info("%s: soft bounces on %d editions: bounced", b.email, editions)
+                why, origin = f"soft bounces on {editions} editions", item.message.origin
+                # older soft bounces stop counting from here (a resubscribe starts afresh)
+                row = ReportRow(f"{item.key} limit", b.email, SOFT_LIMIT, b.edition_id, why, origin)
+                self.reports.record([row], self.now)
                 self._leave(b.email, SubscriberStatus.BOUNCED.value, s.bounced)
         else:
             s.complaints += 1
             self._leave(b.email, COMPLAINT, s.unsubscribed)
 
     def _leave(self, email: str, status: str, names: list[str]) -> None:
-        source = "complaint" if status == COMPLAINT else "bounce"
-        self.left.record(email, status, source, self.now)
+        self.left.record(email, status, _source(status), self.now)
         names.append(email)
 
     def _on_list(self, emails: set[str]) -> set[str]:
@@ -212,11 +238,20 @@ class BounceRun:
         return found
 
 
+def _source(status: str) -> str:
+    """Who recorded a record of who left, as ``suppressions`` names it."""
+    return "complaint" if status == COMPLAINT else "bounce"
+
+
 def report_key(data: bytes) -> str:
-    """A report's identity: its own Message-ID, else the SHA-256 of its bytes."""
+    """A report's identity: its own Message-ID and the SHA-256 of its bytes
+    (``<id@host> sha256:<hex>``; the hash alone when it has no Message-ID). Both, because a
+    Message-ID is only the sender's word: another report carrying a processed one's
+    Message-ID, by mistake or on purpose, is read on its own."""
     head = BytesParser(policy=compat32).parsebytes(data, headersonly=True)
     message_id = " ".join(str(head.get("Message-ID", "")).split())
-    return message_id if message_id else "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    return f"{message_id} {digest}" if message_id else digest
 
 
 # A multipart whose parts cannot be found: whatever a detector made of it would be a guess.

@@ -24,11 +24,20 @@ Tried in this order:
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
 
 from flufl.bounce import all_failures
+
+# flufl.bounce logs a detector's exception with its traceback (log.exception) on its own
+# logger, then raises it; with no handler configured Python's last resort prints it on
+# stderr. The exception reaches the caller, which lists the report as malformed: the log
+# line is noise.
+_FLUFL_LOG = logging.getLogger("flufl.bounce")
+_FLUFL_LOG.addHandler(logging.NullHandler())
+_FLUFL_LOG.propagate = False
 
 HARD, SOFT, COMPLAINT = "hard", "soft", "complaint"
 AUTOREPLY, UNRECOGNISED = "autoreply", "unrecognised"

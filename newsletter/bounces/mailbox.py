@@ -15,7 +15,7 @@ it is listed as too large, never parsed whole.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -35,7 +35,7 @@ class MailboxSpec:
     port: int = 993
     tls: str = "implicit"
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log or traceback
     folder: str = "INBOX"
     processed: str = "Processed"
     ca_file: Path | None = None

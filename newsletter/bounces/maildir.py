@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import MailboxError
+from ..errors import ConfigError, MailboxError
 from .mailbox import MAX_BYTES, Waiting
 
 
@@ -16,11 +17,8 @@ class MaildirReader:
 
     def __init__(self, path: Path, max_bytes: int = MAX_BYTES) -> None:
         self.path, self.max_bytes = path, max_bytes
-        if not (path / "new").is_dir() or not (path / "cur").is_dir():
-            raise MailboxError(
-                f"{path}: not a Maildir (no new/ and cur/ folders)",
-                "set bounce_mailbox to the Maildir the bounce address is delivered into",
-            )
+        for sub in ("new", "cur"):
+            _check_folder(path, sub)
 
     def messages(self) -> Iterator[Waiting]:
         for sub in ("new", "cur"):
@@ -65,3 +63,24 @@ class MaildirReader:
 
 def _flags(name: str) -> str:
     return name.partition(":2,")[2]
+
+
+def _check_folder(path: Path, sub: str) -> None:
+    """``path/sub`` is a folder we may list.
+
+    Raises:
+        ConfigError: it is missing or not a folder: ``bounce_mailbox`` names something
+            that is not a Maildir (a mistyped path: exit 2).
+        MailboxError: it is there but cannot be read (permissions: exit 1).
+    """
+    try:
+        is_folder = stat.S_ISDIR(os.stat(path / sub).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        is_folder = False
+    except OSError as exc:
+        raise MailboxError(f"{path / sub}: cannot read: {exc.strerror}") from None
+    if not is_folder:
+        raise ConfigError(
+            f"bounce_mailbox = {str(path)!r}: not a Maildir (no new/ and cur/ folders)",
+            "set bounce_mailbox to the Maildir the bounce address is delivered into",
+        )

@@ -1,9 +1,9 @@
 """The daemon's bounce job: ``job.bounces_locked`` on ``bounce_schedule``.
 
 It never overlaps a send: a fire while a send runs is skipped (the next one reads the
-mailbox), and a send that comes due while the mailbox is read waits for that to end
-(``idle``) instead of finding the run lock held and missing its day. Failures are logged
-and shown on /healthz; the daemon goes on.
+mailbox), and a send, proof or collection that comes due while the mailbox is read waits
+for that to end (``idle``) instead of finding the run lock held and missing its day.
+Failures are logged and shown on /healthz; the daemon goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from ..bounces.apply import summary_line
 from ..errors import LockedError, NewsletterError
 from ..job import bounces_locked
 from ..settings import Settings
@@ -51,6 +50,8 @@ class BounceJob:
             except Exception:  # a bug must not kill the daemon; logged in full
                 log.exception("bounce mailbox: the run failed")
             else:
+                from ..bounces.apply import summary_line  # loaded with the job: flufl.bounce
+
                 log.info("%s", summary_line(summary))
 
     async def idle(self) -> None:

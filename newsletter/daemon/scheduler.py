@@ -202,6 +202,7 @@ class Daemon:
 
     async def proof_day(self, day: date) -> None:
         try:
+            await self.bounces.idle()  # a proof due during a bounce run waits for it
             log.info("%s", await proof_if_due(self.settings, day, self.clock()))
         except LockedError:
             log.info("proof of edition %s skipped: another run holds the lock", day)
@@ -218,6 +219,7 @@ class Daemon:
     async def collect(self) -> None:
         """Collect new articles under the lock; a held lock or a failure is logged only."""
         try:
+            await self.bounces.idle()  # a collection due during a bounce run waits for it
             articles = await collect_locked(self.settings, self.clock())
         except LockedError:
             log.info("collection skipped: another run holds the lock")

@@ -60,11 +60,12 @@ class Sender:
         retry_only: bool = False,
         variants: Variants | None = None,
         retries: Retries | None = None,
-        envelope_for: Callable[[str], str] | None = None,
+        envelope_for: Callable[[str, str], str] | None = None,
     ) -> None:
         self.store, self.ledger, self.edition, self.template = store, ledger, edition, template
         self.subscribers, self.envelope_from = subscribers, envelope_from
-        # address -> its own envelope sender (VERP, ``mail.verp``); None: envelope_from
+        # (address, Message-ID) -> its own envelope sender (VERP, ``mail.verp``); None:
+        # envelope_from
         self.envelope_for = envelope_for
         self.summary, self.clock, self.progress = summary, clock, progress
         self.retry_only = retry_only
@@ -177,7 +178,8 @@ class Sender:
             log.warning("%s:%s: %s; skipped", self.subscribers, subscriber.line, reason)
             self.summary.invalid += 1
             return None
-        envelope = self.envelope_for(subscriber.email) if self.envelope_for else self.envelope_from
+        envelope_for, email = self.envelope_for, subscriber.email
+        envelope = envelope_for(email, msgid) if envelope_for else self.envelope_from
         return Job(envelope, subscriber.email, msgid, data, wire_ready=True)
 
     def _report_encoding(self) -> None:

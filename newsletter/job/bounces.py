@@ -46,7 +46,7 @@ def run_bounces(settings: Settings, now: datetime) -> BounceSummary:
         mailbox = open_mailbox(spec)  # before anything changes: unreachable is exit 1
         try:
             apply_pending(files, store, now)  # unsubscribes recorded meanwhile, first
-            tokens = values.bounce_tokens_of(settings, store)
+            tokens = values.bounce_tokens_of(settings, store, now)
             run = BounceRun(store, files, tokens, settings.soft_bounce_limit, now)
             return run.run(mailbox)
         finally:

@@ -267,7 +267,7 @@ def personalize(
 
 def envelope_senders(
     settings: Settings, store: Store, plan: EditionPlan
-) -> Callable[[str], str] | None:
+) -> Callable[[str, str], str] | None:
     """Each recipient's own envelope sender (VERP, with ``bounce_address``), else None:
     the From address for all."""
     tokens = values.bounce_tokens_of(settings, store)

@@ -4,20 +4,25 @@ A bounce goes to the envelope sender (RFC 5321 §4.5.5, the MAIL FROM of the mes
 with one envelope sender per recipient and edition a bounce names whom it is about even
 when its body does not (qmail-style notices, mailbox-full replies that quote nothing).
 
-The token is 14 bytes, lowercase base32 (RFC 4648 §6, no padding): 23 characters:
+The token is 20 bytes, lowercase base32 (RFC 4648 §6, no padding): 32 characters:
 
 - 4 bytes: the edition's running number (big-endian);
-- 10 bytes: HMAC-SHA256 of ``"<number>\\n<address lower-cased>"`` under a key derived for
-  this purpose from ``secret_key`` (``subscribers.tokens.derive_key``), truncated to 80 bits.
+- 6 bytes: the locator, the first 12 hex digits of the keyed code in the recipient's
+  Message-ID (``mail.personalize.message_id``), which the ledger records: with an index
+  on it (migration 11) the token leads straight to its one delivery row, whatever the
+  edition's size;
+- 10 bytes: HMAC-SHA256 of ``"<number>\n<address lower-cased>"`` under a key derived for
+  this purpose from ``secret_key`` (``subscribers.tokens.derive_key``), truncated to 80
+  bits: what makes the token believed.
 
 So the address is not in the token (a relay's logs or a forwarded bounce show nothing),
-nobody without the key can make a token that verifies, and making one costs ~2 µs per
-message. The recipient is recovered by a keyed lookup: the token names the edition, and
-the ledger's deliveries of that edition are the candidates (``bounces.verify``); when the
-report names an address, checking that one costs one HMAC.
+nobody without the key can make a token that verifies (a tampered locator only finds
+another row, whose address the code does not verify), and making one costs one HMAC per
+message (the locator is read off the Message-ID the message already has). A token made
+with a previous key still leads to its row and verifies under that key.
 
-RFC 5321 §4.5.3.1.1: a local part is at most 64 octets; ``bounces+`` plus 23 characters is
-31. Lowercase letters and digits 2-7 only: safe in a local part, and a relay that changes
+RFC 5321 §4.5.3.1.1: a local part is at most 64 octets; ``bounces+`` plus 32 characters is
+40. Lowercase letters and digits 2-7 only: safe in a local part, and a relay that changes
 the case of the local part (some do) changes nothing.
 """
 
@@ -32,7 +37,9 @@ from collections.abc import Callable, Sequence
 from ..subscribers.tokens import derive_key
 
 PURPOSE = b"newsletter bounce address v1"
-TOKEN_LENGTH = 23  # base32 characters of 14 bytes, padding dropped
+TOKEN_LENGTH = 32  # base32 characters of 20 bytes (no padding needed)
+LOCATOR_BYTES = 6  # of the Message-ID's code: 12 hex digits
+_NO_LOCATOR = bytes(LOCATOR_BYTES)
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 DELIMITER = "+"  # Postfix's recipient_delimiter, qmail's and Exim's usual one
 
@@ -60,27 +67,28 @@ class BounceTokens:
         self.local, self.domain = split_bounce_address(bounce_address)
         self._keys = [derive_key(secret, PURPOSE), *(derive_key(p, PURPOSE) for p in previous)]
 
-    def token(self, number: int, email: str, key: int = 0) -> str:
-        """The token of (edition number, address)."""
+    def token(self, number: int, email: str, locator: bytes = _NO_LOCATOR, key: int = 0) -> str:
+        """The token of (edition number, address), carrying ``locator``."""
         mac = hmac.digest(self._keys[key], f"{number}\n{email.lower()}".encode(), "sha256")
-        raw = struct.pack(">I", number & 0xFFFFFFFF) + mac[:10]
-        return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+        raw = struct.pack(">I", number & 0xFFFFFFFF) + locator + mac[:10]
+        return base64.b32encode(raw).decode("ascii").lower()
 
-    def envelope_sender(self, number: int, email: str) -> str:
-        """``bounces+<token>@domain`` for this recipient of edition ``number``."""
-        return f"{self.local}{DELIMITER}{self.token(number, email)}@{self.domain}"
+    def envelope_sender(self, number: int, email: str, message_id: str) -> str:
+        """``bounces+<token>@domain`` for this recipient of edition ``number``, whose copy
+        has ``message_id``."""
+        return self.sender_for(number)(email, message_id)
 
-    def sender_for(self, number: int) -> Callable[[str], str]:
-        """``envelope_sender`` for one edition, as a one-argument function (the send path
-        calls it per message)."""
+    def sender_for(self, number: int) -> Callable[[str, str], str]:
+        """``envelope_sender`` for one edition, as a function of (address, Message-ID)
+        (the send path calls it per message)."""
         local, domain, key = f"{self.local}{DELIMITER}", self.domain, self._keys[0]
         prefix = struct.pack(">I", number & 0xFFFFFFFF)
         head = f"{number}\n"
         digest, encode = hmac.digest, base64.b32encode
 
-        def sender(email: str) -> str:
+        def sender(email: str, message_id: str) -> str:
             mac = digest(key, (head + email.lower()).encode(), "sha256")
-            token = encode(prefix + mac[:10]).decode("ascii").rstrip("=").lower()
+            token = encode(prefix + locator_of(message_id) + mac[:10]).decode("ascii").lower()
             return f"{local}{token}@{domain}"
 
         return sender
@@ -98,18 +106,41 @@ class BounceTokens:
     @staticmethod
     def edition_number(token: str) -> int | None:
         """The edition number a token claims (not verified: ``verifies`` does that)."""
-        try:
-            raw = base64.b32decode(token.upper() + "=" * (-len(token) % 8))
-        except (binascii.Error, ValueError):
-            return None
-        return struct.unpack(">I", raw[:4])[0] if len(raw) == 14 else None
+        raw = _decode(token)
+        return None if raw is None else struct.unpack(">I", raw[:4])[0]
+
+    @staticmethod
+    def locator(token: str) -> str | None:
+        """The 12 hex digits of the Message-ID code a token carries (not verified)."""
+        raw = _decode(token)
+        return None if raw is None else raw[4 : 4 + LOCATOR_BYTES].hex()
 
     def verifies(self, token: str, email: str) -> bool:
         """Whether ``token`` was made for ``email`` (by any accepted key)."""
-        number = self.edition_number(token)
-        if number is None:
+        raw = _decode(token)
+        if raw is None:
             return False
+        number = struct.unpack(">I", raw[:4])[0]
+        message = f"{number}\n{email.lower()}".encode()
         return any(
-            hmac.compare_digest(self.token(number, email, k), token.lower())
-            for k in range(len(self._keys))
+            hmac.compare_digest(hmac.digest(key, message, "sha256")[:10], raw[-10:])
+            for key in self._keys
         )
+
+
+def locator_of(message_id: str) -> bytes:
+    """The locator of ``<YYYYMMDD.N.<20 hex digits>@domain>``: its first 12 hex digits as
+    bytes (zeros for another shape: such a token leads nowhere)."""
+    code = message_id.rpartition("@")[0].rpartition(".")[2]
+    try:
+        return bytes.fromhex(code[: 2 * LOCATOR_BYTES])
+    except ValueError:
+        return _NO_LOCATOR
+
+
+def _decode(token: str) -> bytes | None:
+    try:
+        raw = base64.b32decode(token.upper())
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 4 + LOCATOR_BYTES + 10 else None

@@ -123,6 +123,8 @@ def imap_url(value: str) -> tuple[str, str, int, str, str, str]:
         port = parts.port
     except ValueError:
         raise SettingError("the port is not a number from 1 to 65535", IMAP_HINT) from None
+    if port == 0:  # urlsplit takes it; no server listens there
+        raise SettingError("the port is not a number from 1 to 65535", IMAP_HINT)
     if parts.scheme not in IMAP_PORTS:
         raise SettingError(f"unsupported scheme {parts.scheme!r}", IMAP_HINT)
     if not parts.hostname or not parts.username:

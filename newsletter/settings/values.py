@@ -26,6 +26,8 @@ from .bounces import imap_url
 from .config import PLACEHOLDER_FROM, PLACEHOLDER_POSTAL_ADDRESS, Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..bounces.mailbox import MailboxSpec
     from ..delivery.sender import Retries
     from ..delivery.sendloop import Policy, Transport
@@ -297,16 +299,45 @@ def mailbox_spec(settings: Settings) -> MailboxSpec | None:
     )  # fmt: skip
 
 
-def bounce_tokens(settings: Settings, secret: bytes) -> BounceTokens | None:
-    """The VERP token maker and checker; None without ``bounce_address``."""
+def bounce_tokens(
+    settings: Settings, secret: bytes, previous: Sequence[bytes] = ()
+) -> BounceTokens | None:
+    """The VERP token maker and checker (tokens of the ``previous`` keys verify too); None
+    without ``bounce_address``."""
     if settings.bounce_address is None:
         return None
     from ..mail.verp import BounceTokens
 
-    previous = [k.get_secret_value().encode() for k in settings.previous_secret_keys]
     return BounceTokens(secret, settings.bounce_address, previous)
 
 
-def bounce_tokens_of(settings: Settings, store: Store) -> BounceTokens | None:
-    """``bounce_tokens`` with the list's key (the setting, or the database's)."""
-    return bounce_tokens(settings, secret_key(settings, store))
+def bounce_tokens_of(
+    settings: Settings, store: Store, now: datetime | None = None
+) -> BounceTokens | None:
+    """``bounce_tokens`` with the list's key (the setting, or the database's); with ``now``
+    (reading bounces), tokens of each previous key verify for ``previous_secret_keys_days``
+    after it was first seen listed as previous, as unsubscribe links do
+    (``daemon.web.token_codec``: the same ``key_retired.*`` records)."""
+    previous = [] if now is None else accepted_previous_keys(settings, store, now)
+    return bounce_tokens(settings, secret_key(settings, store), previous)
+
+
+def accepted_previous_keys(settings: Settings, store: Store, now: datetime) -> list[bytes]:
+    """Each key of ``previous_secret_keys`` still accepted at ``now``: until
+    ``previous_secret_keys_days`` after it was first seen listed as previous (that moment
+    recorded in the database on first sight)."""
+    from ..subscribers.tokens import key_fingerprint
+
+    accepted: list[bytes] = []
+    for old in settings.previous_secret_keys:
+        raw = old.get_secret_value().encode()
+        name = f"key_retired.{key_fingerprint(raw)}"
+        retired = store.meta(name)
+        if retired is None:
+            store.set_meta(name, now.isoformat())
+            retired = now.isoformat()
+        if now - datetime.fromisoformat(retired) <= timedelta(
+            days=settings.previous_secret_keys_days
+        ):
+            accepted.append(raw)
+    return accepted

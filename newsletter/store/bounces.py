@@ -1,6 +1,6 @@
 """Bounce and complaint reports read from the bounce mailbox (migration 10).
 
-Each report is remembered by its own key (its Message-ID, else a hash of its bytes), one
+Each report is remembered by its own key (its Message-ID and a hash of its bytes), one
 row per recipient it is about, so a report read twice, or delivered twice, changes
 nothing. ``kind`` is ``hard``, ``soft`` or ``complaint`` for a believed report, else the
 reason it changed nobody (``autoreply``, ``unrecognised``, ``forged``, ``not-listed``).
@@ -9,21 +9,23 @@ Also the ledger lookups that tie a report to a message this list sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .database import Store, timestamp
 
 HARD, SOFT, COMPLAINT = "hard", "soft", "complaint"
 BELIEVED = (HARD, SOFT, COMPLAINT)
+# The row recorded when soft bounces reached the limit and the address was bounced.
+SOFT_LIMIT = "soft-limit"
+SOFT_WINDOW = timedelta(days=30)  # older soft bounces no longer count
 
 
 @dataclass(frozen=True, slots=True)
 class ReportRow:
     """One recipient's line of a report, as recorded."""
 
-    report: str  # the report's Message-ID, or "sha256:<hex>"
+    report: str  # "<its Message-ID> sha256:<hex of its bytes>", or the hash alone
     email: str  # lower-cased; "" when the report names nobody we could believe
     kind: str
     edition_id: int | None
@@ -57,12 +59,22 @@ class BounceReports:
             ],
         )  # fmt: skip
 
-    def soft_editions(self, email: str) -> int:
-        """On how many different editions this address bounced softly."""
+    def soft_editions(self, email: str, now: datetime) -> int:
+        """On how many different editions this address bounced softly lately: reports
+        received in the last ``SOFT_WINDOW`` (30 days), after its latest web sign-up
+        confirmation, and about editions after the one on which it last left by a report
+        (a hard bounce, a complaint, or ``SOFT_LIMIT``: the soft limit reached), so an
+        address resubscribed is not bounced again by one new soft bounce."""
+        since = timestamp(now - SOFT_WINDOW)
         row = self.db.execute(
             "SELECT COUNT(DISTINCT edition_id) FROM bounce_reports"
-            " WHERE email = ? AND kind = 'soft' AND edition_id IS NOT NULL",
-            (email.lower(),),
+            " WHERE email = ?1 AND kind = 'soft' AND edition_id IS NOT NULL"
+            " AND received_at >= ?2"
+            " AND received_at >= COALESCE((SELECT confirmed_at FROM consents"
+            " WHERE email = ?1), '')"
+            " AND edition_id > COALESCE((SELECT MAX(edition_id) FROM bounce_reports"
+            " WHERE email = ?1 AND kind IN ('hard', 'complaint', 'soft-limit')), 0)",
+            (email.lower(), since),
         ).fetchone()
         return int(row[0])
 
@@ -100,22 +112,31 @@ class BounceReports:
             self._editions[number] = int(row[0]) if row else None
         return self._editions[number]
 
-    def message_id_sent(self, edition_id: int, email: str) -> str | None:
-        """The Message-ID the ledger recorded for this address's copy of the edition."""
-        query = "SELECT message_id FROM deliveries WHERE edition_id = ? AND email = ?"
-        row = self.db.execute(query, (edition_id, email)).fetchone()
-        if row is None:  # a report may change the case of the local part: one edition's scan
-            row = self.db.execute(query + " COLLATE NOCASE", (edition_id, email)).fetchone()
+    def sent_message(self, edition_id: int, message_id: str) -> str | None:
+        """The address the ledger recorded this Message-ID for, in this edition (one
+        lookup of the ``deliveries_message_id`` index, migration 11)."""
+        row = self.db.execute(
+            # "+": never the primary key's edition_id range (a scan of the edition)
+            "SELECT email FROM deliveries WHERE message_id = ? AND +edition_id = ?",
+            (message_id, edition_id),
+        ).fetchone()
         return row[0] if row else None
 
-    def recipients(self, edition_id: int) -> Iterator[tuple[str, str | None]]:
-        """Every (address, Message-ID) the edition was handed over for (a scan of one
-        edition's ledger rows: for reports that name nobody)."""
-        yield from self.db.execute(
-            "SELECT email, message_id FROM deliveries WHERE edition_id = ?"
-            " AND status IN ('sent', 'failed', 'deferred', 'pending')",
-            (edition_id,),
+    def located(self, number: int, locator: str) -> list[str]:
+        """The addresses of edition ``number`` whose Message-ID code starts with the hex
+        digits ``locator`` (a bounce token's, ``mail.verp``): a range of the
+        ``deliveries_message_id`` index, one row but for a rare collision."""
+        row = self.db.execute("SELECT id, day FROM editions WHERE number = ?", (number,))
+        edition = row.fetchone()
+        if edition is None:
+            return []
+        prefix = f"<{edition[1].replace('-', '')}.{number}.{locator}"
+        rows = self.db.execute(
+            "SELECT email FROM deliveries WHERE message_id >= ? AND message_id < ?"
+            " AND +edition_id = ?",  # "+": as in sent_message
+            (prefix, prefix + "~", edition[0]),  # "~" sorts after every hex digit and "@"
         )
+        return [email for (email,) in rows]
 
 
 def _rank(kind: str) -> int:

@@ -171,7 +171,7 @@ MIGRATIONS: tuple[str | tuple[int, str], ...] = (
     ) WITHOUT ROWID;
     """,
     # 10 (bounces): every bounce or complaint report read from the bounce mailbox, by its
-    # own Message-ID (or a hash of its bytes): a report read twice changes nothing. One row
+    # own Message-ID and a hash of its bytes: a report read twice changes nothing. One row
     # per recipient it is about (email '' when none); kind hard/soft/complaint (believed),
     # or why it changed nobody; soft bounces count by distinct edition.
     """
@@ -187,6 +187,12 @@ MIGRATIONS: tuple[str | tuple[int, str], ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX bounce_reports_email ON bounce_reports(email, kind);
     CREATE INDEX bounce_reports_edition ON bounce_reports(edition_id, kind);
+    """,
+    # 11 (bounces): a report's Message-ID, or a bounce token's locator (the first digits of
+    # its Message-ID's code), leads straight to its delivery row: one index lookup, not a
+    # scan of the edition's rows.
+    """
+    CREATE INDEX deliveries_message_id ON deliveries(message_id);
     """,
 )
 
