@@ -137,12 +137,50 @@ def test_a_malformed_catalog_names_its_file_and_line(tmp_path: Path) -> None:
     assert f"{path}:" in str(caught.value)
 
 
-def test_a_malformed_catalog_stops_preview_with_exit_2(project: Project) -> None:
-    project.write("templates/locale/fr.po", 'msgid "Read more"\nmsgstr "Lire\n')
+PO_HEAD = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n'
+
+
+@pytest.mark.parametrize(
+    ("catalog", "said"),
+    [
+        ('msgid "Read more"\nmsgstr "Lire\n', "fr.po:2: not a valid .po line"),
+        # a placeholder the template does not give: it was a KeyError traceback (exit 1)
+        (PO_HEAD + '\nmsgid "By %(author)s"\nmsgstr "Par %(auteur)s"\n',
+         "fr.po:5: the translation of 'By %(author)s': unknown named placeholder 'auteur'"),
+        # a lone "%": it blamed _article.html.j2 ("fix the template")
+        (PO_HEAD + '\nmsgid "Read more"\nmsgstr "Lire 100% la suite"\n',
+         "fr.po:5: the translation of 'Read more' has a lone %"),
+        # a plural rule other than CLDR's: its forms were partly ignored
+        (PO_HEAD + '"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n',
+         "fr.po:4: Plural-Forms gives 2 plural form(s); CLDR gives fr 3"),
+    ],
+)  # fmt: skip
+def test_a_bad_catalog_stops_preview_with_exit_2_naming_its_line(
+    project: Project, catalog: str, said: str
+) -> None:
+    project.write("templates/locale/fr.po", catalog)
     project.write("newsletter.toml", 'language = "fr"\ntemplates = "templates"\n')
     run = project.run("preview")
     assert run.code == 2, run.err
-    assert "fr.po:" in run.err and "Traceback" not in run.err
+    assert said in run.err and "Traceback" not in run.err
+    assert ".j2" not in run.err and "fix the template" not in run.err
+
+
+def test_a_users_plural_forms_replace_the_shipped_ones_under_cldrs_rule(tmp_path: Path) -> None:
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "fr.po").write_text(
+        PO_HEAD + '"Plural-Forms: nplurals=3; plural=(n == 0 || n == 1) ? 0 : '
+        'n != 0 && n % 1000000 == 0 ? 1 : 2;\\n"\n\n'
+        'msgid "The archive · %(shown)s edition"\n'
+        'msgid_plural "The archive · %(shown)s editions"\n'
+        'msgstr[0] "%(shown)s numéro"\nmsgstr[1] "%(shown)s de numéros"\n'
+        'msgstr[2] "%(shown)s numéros"\n',
+        encoding="utf-8",
+    )
+    info = dataclasses.replace(INFO, language="fr")
+    for count, words in ((1, "1 numéro"), (2, "2 numéros")):
+        pages = [ArchivePage(seed_edition(), "subject")] * count
+        assert words in index_html(pages, load_templates(tmp_path), info)
 
 
 @pytest.mark.parametrize("tag", ["xx", "klingon"])

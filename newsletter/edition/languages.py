@@ -23,7 +23,8 @@ from gettext import NullTranslations
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, get_day_names
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
@@ -38,6 +39,8 @@ DATE_FORMS = ("full", "long", "medium", "short")
 # The bare "en" (the default) keeps the day-month-year form this project has always
 # written; "en-US", "en-GB"... get CLDR's own.
 _PLAIN_ENGLISH = {"full": "EEEE d MMMM y", "long": "d MMMM y"}
+# What Python's %-formatting with a mapping reads (Jinja's gettext always formats).
+_PLACEHOLDER = re.compile(r"%%|%\([^)]*\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 _PO_LINE = re.compile(
     r'\s*(?:(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+)?"(?:[^"\\]|\\.)*"\s*'
 )
@@ -151,18 +154,17 @@ def _file_name(path: str) -> str:
 def _compiled(tag: str, picked: tuple[tuple[str, str], ...], template: str) -> Language:
     """Compile once per process for the same sources (~10 ms a catalog with Babel)."""
     locale = babel_locale(tag)
-    translations: NullTranslations = NullTranslations()
-    translated: set[str] = set()
+    # One catalog under CLDR's plural rule for the locale (Babel's default without a
+    # Plural-Forms header): the later file's translation of a message replaces the
+    # earlier's, plural forms included.
+    merged = Catalog(locale=locale)
     for path, text in picked:
-        catalog = _read_catalog(path, text, locale)
-        translated |= {
-            _msgid(m.id) for m in catalog if m.id and not m.fuzzy and _complete(m.string)
-        }
-        compiled = _translations(catalog)
-        if isinstance(translations, Translations):
-            translations.merge(compiled)
-        else:
-            translations = compiled
+        for message in _read_catalog(path, text, locale):
+            if message.id and not message.fuzzy and _complete(message.string):
+                merged.delete(message.id, message.context)
+                merged[message.id] = message
+    translations = _translations(merged)
+    translated = {_msgid(m.id) for m in merged if m.id}
     expected = _template_ids(template)
     missing = () if locale.language == "en" else tuple(i for i in expected if i not in translated)
     language = Language(tag, locale, translations, tuple(p for p, _ in picked), missing)
@@ -179,7 +181,8 @@ def _read_catalog(path: str, text: str, locale: Locale) -> Catalog:
     """Parse a ``.po`` text strictly: a broken file is the user's to fix, with its line.
 
     Raises:
-        InputError: malformed (``fr.po:12: ...``).
+        InputError: malformed, a plural rule other than CLDR's for ``locale``, or a
+            translation whose placeholders are not its message's (``fr.po:12: ...``).
     """
     hint = "fix the line (msgid/msgstr pairs in double quotes), or remove the file"
     for number, line in enumerate(text.splitlines(), 1):
@@ -187,13 +190,62 @@ def _read_catalog(path: str, text: str, locale: Locale) -> Catalog:
         if line.strip() and not line.lstrip().startswith("#") and not _PO_LINE.fullmatch(line):
             raise InputError(f"{path}:{number}: not a valid .po line: {line.strip()}", hint)
     try:
-        return read_po(io.StringIO(text), locale=locale, abort_invalid=True)
+        catalog = read_po(io.StringIO(text), locale=locale, abort_invalid=True)
     except PoFileError as exc:
         line = getattr(exc, "lineno", 0) + 1  # Babel counts from 0
+        raise InputError(f"{path}:{line}: not a valid .po catalog: {exc}", hint) from None
+    _check_plural_rule(path, text, catalog, locale)
+    for message, errors in catalog.check():  # Babel: placeholders, number of plural forms
         raise InputError(
-            f"{path}:{line}: not a valid .po catalog: {exc}",
-            "fix the line (msgid/msgstr pairs in double quotes), or remove the file",
-        ) from None
+            f"{path}:{message.lineno}: the translation of {_msgid(message.id)!r}: {errors[0]}",
+            "use exactly the %(name)s placeholders of the msgid (as written there)",
+        )
+    for message in catalog:
+        _check_percent(path, message)
+    return catalog
+
+
+def _check_plural_rule(path: str, text: str, catalog: Catalog, locale: Locale) -> None:
+    """A catalog's plural forms are CLDR's for the language: they are merged with the
+    shipped ones and picked by CLDR's rule (Babel ``get_plural``).
+
+    Raises:
+        InputError: its ``Plural-Forms`` header gives another number of forms.
+    """
+    cldr = get_plural(locale)
+    if catalog.num_plurals == cldr.num_plurals:
+        return
+    line = next((n for n, t in enumerate(text.splitlines(), 1) if "Plural-Forms:" in t), 1)
+    raise InputError(
+        f"{path}:{line}: Plural-Forms gives {catalog.num_plurals} plural form(s); CLDR gives "
+        f"{locale} {cldr.num_plurals}",
+        f'write "Plural-Forms: {cldr.plural_forms}\\n" and that many msgstr[N] per plural message',
+    )
+
+
+def _check_percent(path: str, message: Message) -> None:
+    """The templates' gettext formats every translation with ``%`` (Jinja's newstyle
+    gettext), so a lone ``%`` (``100% sûr``) would break the render: it is written ``%%``.
+
+    Raises:
+        InputError: a translation is not a valid format string where its msgid is.
+    """
+    ids = message.id if isinstance(message.id, tuple | list) else (message.id,)
+    strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
+    if not message.id or not _formats(ids[0]):
+        return
+    for string in strings:
+        if string and not _formats(string):
+            raise InputError(
+                f"{path}:{message.lineno}: the translation of "
+                f"{_msgid(message.id)!r} has a lone % ({string!r})",
+                "write a percent sign as %% in a .po translation",
+            )
+
+
+def _formats(text: str) -> bool:
+    """Every ``%`` of ``text`` is ``%%`` or a named placeholder (``%(name)s``)."""
+    return "%" not in _PLACEHOLDER.sub("", text)
 
 
 def _translations(catalog: Catalog) -> Translations:

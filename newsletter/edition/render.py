@@ -244,6 +244,12 @@ def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
         raise TemplateError(
             f"{exc.name or name}:{exc.lineno}: {exc.message}", "fix the template"
         ) from None
+    except KeyError as exc:  # a translation's %(name)s the template does not give
+        where = _template_line(exc.__traceback__) or name
+        raise TemplateError(
+            f"{where}: a translation uses the placeholder {exc}, which this message lacks",
+            "write the msgid's own %(name)s placeholders in the .po of the list's language",
+        ) from None
     except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
         where = _template_line(exc.__traceback__) or name
         raise TemplateError(f"{where}: {exc}", "fix the template") from None
