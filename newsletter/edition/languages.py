@@ -35,6 +35,7 @@ from .templates import CATALOG_FOLDER
 log = logging.getLogger("newsletter")
 
 TEMPLATE_CATALOG = "messages.pot"
+MISSING_SHOWN = 3  # the warning names the first few missing messages, then counts
 DATE_FORMS = ("full", "long", "medium", "short")
 # The bare "en" (the default) keeps the day-month-year form this project has always
 # written; "en-US", "en-GB"... get CLDR's own.
@@ -278,9 +279,12 @@ def missing_report(language: Language) -> str:
             f"add <templates>/{CATALOG_FOLDER}/{catalog_names(language.tag)[0]} to translate "
             "them (README: Languages)"
         )
-    shown = "; ".join(repr(m) for m in language.missing)
+    missing = language.missing
+    shown = ", ".join(repr(m) for m in missing[:MISSING_SHOWN])
+    more = f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else ""
     return (
-        f"language {language.tag}: {len(language.missing)} message(s) not translated, shown "
-        f"in English: {shown}; add them to <templates>/{CATALOG_FOLDER}/"
-        f"{catalog_names(language.tag)[-1]} (README: Languages)"
+        f"language {language.tag}: {len(missing)} message(s) not translated, shown in English: "
+        f"{shown}{more}; add them to <templates>/{CATALOG_FOLDER}/"
+        f"{catalog_names(language.tag)[-1]} (every message: {CATALOG_FOLDER}/{TEMPLATE_CATALOG}"
+        " of the package; README: Languages)"
     )
