@@ -14,7 +14,7 @@ from conftest import Project
 from test_edition_golden import INFO, seed_edition
 
 from newsletter.edition.archive import ArchivePage, index_html
-from newsletter.edition.languages import _compiled, find_language
+from newsletter.edition.languages import _compiled, catalog_names, find_language
 from newsletter.edition.render import language_of, render_edition
 from newsletter.edition.templates import catalog_sources, load_templates
 from newsletter.errors import InputError
@@ -217,3 +217,62 @@ def test_traditional_chinese_is_not_given_the_simplified_catalog(
     lang = language_of(load_templates(None), "zh-TW")
     assert lang.catalogs == () and lang.gettext("Read more") == "Read more"
     assert language_of(load_templates(None), "zh-CN").gettext("Read more") == "阅读全文"
+
+
+@pytest.mark.parametrize(
+    ("tag", "names"),
+    [
+        ("pt-br", ("pt.po", "pt_BR.po")), ("pt_BR", ("pt.po", "pt_BR.po")),
+        ("zh-TW", ("zh_Hant.po", "zh_TW.po", "zh_Hant_TW.po")),
+        ("zh-HK", ("zh_Hant.po", "zh_HK.po", "zh_Hant_HK.po")),
+        ("zh-Hant", ("zh_Hant.po",)), ("zh", ("zh.po",)),
+        ("iw", ("he.po", "he_IL.po")), ("fr", ("fr.po",)),
+    ],
+)  # fmt: skip
+def test_catalog_names_come_from_the_parsed_locale(tag: str, names: tuple[str, ...]) -> None:
+    assert catalog_names(tag) == names
+
+
+def test_a_lowercase_regional_tag_reads_its_regional_catalog(project: Project) -> None:
+    project.write("templates/locale/pt_BR.po", PO_HEAD + '\nmsgid "Read more"\nmsgstr "Leia já"\n')
+    project.write("newsletter.toml", 'language = "pt-br"\ntemplates = "templates"\n')
+    run = project.run("preview")
+    assert run.code == 0, run.err
+    html = Path(run.out.strip().splitlines()[-1]).read_text(encoding="utf-8")
+    assert "Leia já" in html and "Você recebe" in html  # pt_BR.po over the shipped pt.po
+
+
+@pytest.mark.parametrize(("tag", "file"), [("zh-TW", "zh_Hant.po"), ("zh-HK", "zh_Hant.po"),
+                                           ("iw", "he.po")])  # fmt: skip
+def test_script_and_alias_tags_read_their_catalog(tmp_path: Path, tag: str, file: str) -> None:
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / file).write_text(
+        PO_HEAD + '\nmsgid "Read more"\nmsgstr "閱讀全文"\n', encoding="utf-8"
+    )
+    (tmp_path / "locale" / "zh.po").write_text(
+        PO_HEAD + '\nmsgid "Read more"\nmsgstr "阅读全文"\n', encoding="utf-8"
+    )
+    assert language_of(load_templates(tmp_path), tag).gettext("Read more") == "閱讀全文"
+
+
+def test_the_no_catalog_warning_names_a_file_that_would_be_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _compiled.cache_clear()
+    language_of(load_templates(None), "zh-TW")
+    assert "add <templates>/locale/zh_Hant.po" in caplog.text and "zh.po" not in caplog.text
+
+
+def test_the_missing_words_warning_is_short(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _compiled.cache_clear()
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "eo.po").write_text(
+        PO_HEAD + '\nmsgid "Read more"\nmsgstr "Legu pli"\n', encoding="utf-8"
+    )
+    language_of(load_templates(tmp_path), "eo")
+    (warning,) = [r.getMessage() for r in caplog.records if "language eo" in r.getMessage()]
+    assert re.search(r"eo: \d+ message\(s\) not translated, shown in English: '.+' and \d+ more",
+                     warning)  # fmt: skip
+    assert "locale/messages.pot" in warning and len(warning) < 400

@@ -54,18 +54,30 @@ def babel_locale(tag: str) -> Locale:
         ValueError: CLDR has no data for it (``xx``, ``klingon``).
     """
     try:
-        return Locale.parse(tag.replace("-", "_"))
+        return Locale.parse(tag.replace("_", "-"), sep="-")
     except (UnknownLocaleError, ValueError, TypeError) as exc:
         raise ValueError(f"CLDR has no language {tag!r}") from exc
 
 
 def catalog_names(tag: str) -> tuple[str, ...]:
-    """The catalog files of a tag, general first: ``pt-BR`` → ``pt.po``, ``pt_BR.po``."""
-    parts = tag.replace("_", "-").split("-")
-    names = [f"{parts[0].lower()}.po"]
-    if len(parts) > 1:
-        names.append(f"{parts[0].lower()}_{'_'.join(parts[1:])}.po")
-    return tuple(names)
+    """The catalog files a tag reads, general first, from the locale CLDR parses it to
+    (so case, aliases and likely scripts count): ``pt-br`` → ``pt.po``, ``pt_BR.po``;
+    ``zh-TW`` → ``zh_Hant.po``, ``zh_TW.po``, ``zh_Hant_TW.po`` (never ``zh.po``, which is
+    Simplified Chinese); ``iw`` → ``he.po``, ``he_IL.po``.
+
+    Raises:
+        ValueError: CLDR has no data for it.
+    """
+    locale = babel_locale(tag)
+    lang, script, territory = locale.language, locale.script, locale.territory
+    names = [] if lang == "zh" and script == "Hant" else [lang]
+    if script:
+        names.append(f"{lang}_{script}")
+    if territory:
+        names.append(f"{lang}_{territory}")
+        if script:
+            names.append(f"{lang}_{script}_{territory}")
+    return tuple(f"{name}.po" for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +147,7 @@ def find_language(tag: str, sources: Mapping[str, str]) -> Language:
         ValueError: CLDR does not know ``tag``.
         InputError: a catalog is malformed (naming the file and line).
     """
-    locale = babel_locale(tag)  # unknown: ValueError before anything else
-    names = catalog_names(tag)
-    if locale.language == "zh" and locale.script == "Hant":
-        names = names[1:]  # zh.po is Simplified Chinese: not for a Traditional reader
+    names = [name.lower() for name in catalog_names(tag)]  # unknown tag: ValueError
     picked = tuple((path, text) for path, text in sources.items() if _file_name(path) in names)
     # General before specific (pt, then pt_BR); a stable sort keeps, for each name, the
     # package's before the user's, so the user's wins.
@@ -148,7 +157,8 @@ def find_language(tag: str, sources: Mapping[str, str]) -> Language:
 
 
 def _file_name(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1]
+    """The file's name, lower case (``pt_br.po`` is ``pt_BR.po`` on any file system)."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1].lower()
 
 
 @functools.lru_cache(maxsize=32)
