@@ -15,7 +15,7 @@ from test_edition_golden import INFO, seed_edition
 
 from newsletter.edition.archive import ArchivePage, index_html
 from newsletter.edition.languages import _compiled, catalog_names, find_language
-from newsletter.edition.render import language_of, render_edition
+from newsletter.edition.render import fill_neutral, language_of, render_edition
 from newsletter.edition.templates import catalog_sources, load_templates
 from newsletter.errors import InputError
 
@@ -276,3 +276,16 @@ def test_the_missing_words_warning_is_short(
     assert re.search(r"eo: \d+ message\(s\) not translated, shown in English: '.+' and \d+ more",
                      warning)  # fmt: skip
     assert "locale/messages.pot" in warning and len(warning) < 400
+
+
+def test_the_reviewed_wording_of_de_ja_pt_and_ar() -> None:
+    de, _ = rendered("de")
+    assert "Jederzeit mit einem Klick <a" in de.html and ">abmelden</a>." in de.html
+    ja, _ = rendered("ja")
+    assert "読者の皆さん、本日のダイジェスト" in fill_neutral(ja, ja.text, escape=False)
+    pt, _ = rendered("pt")
+    assert re.search("Nº[ \u00a0]7", pt.html) and "N.º" not in pt.html + pt.text
+    info = dataclasses.replace(INFO, language="ar")
+    web = render_edition(seed_edition(), load_templates(None), info, web=True)
+    index = index_html([ArchivePage(seed_edition(), "s")], load_templates(None), info)
+    assert "خلاصة Atom" in web.html and "خلاصة Atom" in index and "موجز Atom" not in index
