@@ -289,3 +289,15 @@ def test_the_reviewed_wording_of_de_ja_pt_and_ar() -> None:
     web = render_edition(seed_edition(), load_templates(None), info, web=True)
     index = index_html([ArchivePage(seed_edition(), "s")], load_templates(None), info)
     assert "خلاصة Atom" in web.html and "خلاصة Atom" in index and "موجز Atom" not in index
+
+
+def test_a_fuzzy_entry_is_not_checked_nor_used(tmp_path: Path) -> None:
+    # what the catalog refresher writes for a changed sentence: its old translation, fuzzy
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "fr.po").write_text(
+        PO_HEAD + '\n#, fuzzy, python-format\nmsgid "By %(author)s"\nmsgstr "Par %(said)s"\n',
+        encoding="utf-8",
+    )
+    assert (
+        language_of(load_templates(tmp_path), "fr").gettext("By %(author)s", author="A") == "Par A"
+    )

@@ -207,6 +207,8 @@ def _read_catalog(path: str, text: str, locale: Locale) -> Catalog:
         raise InputError(f"{path}:{line}: not a valid .po catalog: {exc}", hint) from None
     _check_plural_rule(path, text, catalog, locale)
     for message, errors in catalog.check():  # Babel: placeholders, number of plural forms
+        if message.fuzzy:
+            continue  # never used: a changed sentence awaiting its translator
         raise InputError(
             f"{path}:{message.lineno}: the translation of {_msgid(message.id)!r}: {errors[0]}",
             "use exactly the %(name)s placeholders of the msgid (as written there)",
@@ -243,7 +245,7 @@ def _check_percent(path: str, message: Message) -> None:
     """
     ids = message.id if isinstance(message.id, tuple | list) else (message.id,)
     strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
-    if not message.id or not _formats(ids[0]):
+    if not message.id or message.fuzzy or not _formats(ids[0]):
         return
     for string in strings:
         if string and not _formats(string):
