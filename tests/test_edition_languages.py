@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -301,3 +302,15 @@ def test_a_fuzzy_entry_is_not_checked_nor_used(tmp_path: Path) -> None:
     assert (
         language_of(load_templates(tmp_path), "fr").gettext("By %(author)s", author="A") == "Par A"
     )
+
+
+@pytest.mark.parametrize("tag", ["ja", "zh"])
+def test_japanese_and_chinese_text_parts_wrap_between_ideographs(tag: str) -> None:
+    result, _ = rendered(tag)
+
+    def columns(line: str) -> int:  # East Asian Width: wide and full-width take two
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+    contents = next(p for p in result.text.split("\n\n") if "Technology、" in p)
+    assert "\n" in contents and all(columns(line) <= 72 for line in contents.splitlines())
+    assert "Environment。" in contents.splitlines()[-1]
