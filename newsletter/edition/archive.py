@@ -73,12 +73,9 @@ def index_html(pages: Sequence[ArchivePage], templates: Mapping[str, str], info:
     Raises:
         TemplateError: ``archive_index.html.j2`` fails.
     """
-    language = language_of(templates, info.language)
     items = [
         {
             "day": p.edition.key,
-            "date_text": language.format_date(p.edition.key, "long"),
-            "weekday": language.weekday(p.edition.key),
             "number": p.edition.number,
             "subject": p.subject,
             "href": p.name,
