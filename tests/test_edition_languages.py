@@ -24,12 +24,14 @@ DAY = date(2026, 11, 29)
 SHIPPED = ("fr", "de", "es", "it", "pt", "nl", "pl", "ja", "zh", "ar")
 
 
-def rendered(language: str, user_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def rendered(language: str, user_dir: Path | None = None, lead_title: str | None = None):  # type: ignore[no-untyped-def]
     info = dataclasses.replace(INFO, language=language)
     edition = seed_edition()
     # "Read more" follows the lead story only, and only when it links somewhere
     first = edition.sections[0]
     lead = dataclasses.replace(first.articles[0], url="https://example.org/lead")
+    if lead_title:
+        lead = dataclasses.replace(lead, title=lead_title)
     first = dataclasses.replace(first, articles=(lead, *first.articles[1:]))
     edition = dataclasses.replace(edition, sections=(first, *edition.sections[1:]))
     return render_edition(edition, load_templates(user_dir), info), edition
@@ -66,6 +68,18 @@ def test_a_french_edition_says_it_in_french_everywhere() -> None:
         assert words in result.html
     assert "Read more" not in result.html and "Hello" not in result.text
     assert result.subject.endswith(" · " + format_skeleton("MMMd", edition.key, locale="fr"))
+
+
+@pytest.mark.parametrize("tag", ["ja", "zh"])
+def test_a_long_cjk_headline_is_cut_by_display_width_and_the_date_survives(tag: str) -> None:
+    headline = "日本の首相が新しい経済対策を発表し来年度の予算案について国会で説明した" * 2
+    result, edition = rendered(tag, lead_title=headline)
+    day = format_skeleton("MMMd", edition.key, locale=tag)  # 11月27日
+    assert result.subject.endswith(" · " + day)
+    # ideographs and kana are two columns wide: a phone shows 60 columns
+    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in result.subject)
+    assert 50 <= width <= 60
+    assert result.subject.startswith(headline[:20]) and "…" in result.subject
 
 
 def test_an_arabic_edition_is_right_to_left_and_mirrors_the_arrow() -> None:

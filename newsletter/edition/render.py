@@ -28,7 +28,7 @@ from .fitting import picture, shorten
 from .languages import Language, find_language
 from .rendered import ListInfo, RenderedEdition, Slot, archive_page_name
 from .templates import catalog_sources
-from .wrapping import wrap
+from .wrapping import columns, wrap
 
 __all__ = ["ListInfo", "RenderedEdition", "Slot", "archive_page_name", "render_edition"]
 
@@ -140,6 +140,7 @@ def make_environment(
     env.filters["format_date"] = language.format_date
     env.filters["format_number"] = language.format_number
     env.filters["shorten"] = shorten
+    env.filters["columns"] = columns
     env.globals["picture"] = picture
     return env
 

@@ -7,6 +7,8 @@ import re
 import textwrap
 import unicodedata
 
+import regex
+
 
 def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
     """Fill a paragraph to ``width`` columns for the plain-text part, every line indented
@@ -46,20 +48,27 @@ _UNIT = re.compile(f"[{_OPEN}]*(?:[{_WIDE_CHARS}]|[^\\s{_WIDE_CHARS}]+)[{_CLOSE}
 def _wrap_wide(words: str, width: int, first: str, indent: str) -> str:
     """Greedy fill by display columns (East Asian Width: wide and full-width characters
     count two) where a line may break at a space or before any ideograph or kana."""
-    lines, line, column, space = [], first, _columns(first), False
+    lines, line, column, space = [], first, columns(first), False
     for unit in _UNIT.findall(words):
         if unit == " ":
             space = True
             continue
         gap = " " if space and line.strip() else ""
-        size = _columns(gap + unit)
+        size = columns(gap + unit)
         if column + size > width and line.strip():
             lines.append(line)
-            line, column, gap, size = indent, _columns(indent), "", _columns(unit)
+            line, column, gap, size = indent, columns(indent), "", columns(unit)
         line, column, space = line + gap + unit, column + size, False
     lines.append(line)
     return "\n".join(lines)
 
 
-def _columns(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+def columns(text: str) -> int:
+    """The display width of ``text`` in monospace columns, counted by grapheme cluster
+    (Unicode UAX #29, so a decomposed é or a flag is one): two for a cluster holding an
+    East Asian Wide or Full-width character (UAX #11, ``unicodedata.east_asian_width`` W
+    or F: ideographs, kana, most emoji), one for any other."""
+    return sum(
+        2 if any(unicodedata.east_asian_width(c) in "WF" for c in cluster) else 1
+        for cluster in regex.findall(r"\X", text)
+    )
