@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
+import time
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -14,6 +16,7 @@ from babel.dates import format_date, format_skeleton
 from conftest import Project
 from test_edition_golden import INFO, seed_edition
 
+from newsletter.edition import catalog_update
 from newsletter.edition.archive import ArchivePage, index_html
 from newsletter.edition.languages import _compiled, catalog_names, find_language
 from newsletter.edition.render import fill_neutral, language_of, render_edition
@@ -337,3 +340,15 @@ def test_japanese_and_chinese_text_parts_wrap_between_ideographs(tag: str) -> No
     contents = next(p for p in result.text.split("\n\n") if "Technology、" in p)
     assert "\n" in contents and all(columns(line) <= 72 for line in contents.splitlines())
     assert "Environment。" in contents.splitlines()[-1]
+
+
+def test_refreshing_the_catalogs_twice_rewrites_nothing_the_second_time(tmp_path: Path) -> None:
+    shutil.copytree(Path(__file__).resolve().parent.parent / "templates" / "locale", tmp_path / "l")
+    catalog_update.main([], tmp_path / "l")  # brings the copy up to date with the templates
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "l").iterdir()}
+    time.sleep(0.05)
+
+    catalog_update.main([], tmp_path / "l")
+
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "l").iterdir()}
+    assert after == before  # no file rewritten only to bump its POT-Creation-Date
