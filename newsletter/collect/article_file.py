@@ -31,8 +31,7 @@ _Block = list[_Line]  # a paragraph: lines between blank lines
 # brackets (Western or CJK).
 _SENTENCE_END = re.compile(r"[.!?…。！？｡؟۔][\"'”’»)\]」』）】〕〉》]*$")
 # Ideographs, kana and CJK/full-width punctuation: Chinese and Japanese put no spaces
-# between words, so text in them is measured in characters, two to a word (a common
-# average for both).
+# between words, so text in them is measured in characters, two to a word (about average).
 _NO_SPACE_CHARS = re.compile("[\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60]")
 _LEAD_MIN_WORDS = 8  # a lead is a real paragraph; related headlines and captions are shorter
 _HEADLINE_MAX_WORDS = 25
