@@ -23,7 +23,9 @@ class Article:
     content; for article files the url from the front matter, else ``source:relative path``.
     ``published`` is aware and in UTC, or None when the source gave no usable date.
     ``image_width`` and ``image_height`` are the picture's own size in pixels, as
-    collection measured it (both None when it could not: templates then give a width only).
+    collection measured it: both None when not measured (yet), so templates give a width
+    only; both 0 when it is known there is no picture to show (a 404, not a picture: see
+    ``image_missing``).
     """
 
     id: str
@@ -39,6 +41,12 @@ class Article:
     image_alt: str | None = None
     image_width: int | None = None
     image_height: int | None = None
+
+    @property
+    def image_missing(self) -> bool:
+        """Whether the picture is known to be missing (measured: 404/410, not a picture),
+        so an ``<img>`` would show a broken box."""
+        return self.image_width == 0
 
 
 class NotTakenReason(StrEnum):

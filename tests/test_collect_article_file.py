@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import Project
 
 from newsletter.collect.article_file import ARTICLE_SUFFIXES, parse_article_file
 from newsletter.errors import ExitCode, InputError, ParseError
@@ -436,3 +437,45 @@ def test_parsing_module_imports_nothing_that_does_io() -> None:
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert not names & {"open", "now", "utcnow", "today", "environ", "getenv", "read_text"}
+
+
+# --- languages written without spaces, and other sentence ends -------------------------------
+
+JA_TITLE = "日銀、政策金利を据え置き"
+JA_LEAD = "日本銀行は１日の金融政策決定会合で、政策金利を現行の水準に据え置くことを決めた。"
+JA_SECOND = "植田総裁は記者会見で、物価の動向を慎重に見極める考えを示した。"
+
+
+def test_a_japanese_file_gives_its_title_and_summary(tmp_path: Path) -> None:
+    # hard-wrapped between characters: the lines join without a space
+    text = page(JA_TITLE, JA_LEAD[:20] + "\n" + JA_LEAD[20:], JA_SECOND)
+    article = parse(text, "ja.txt")
+    assert (article.title, article.summary) == (JA_TITLE, JA_LEAD)
+    assert article.body == f"{JA_LEAD}\n\n{JA_SECOND}"
+
+
+@pytest.mark.parametrize(
+    ("title", "lead"),
+    [
+        ("央行维持利率不变", "中国人民银行周一宣布，将一年期贷款市场报价利率维持在现有水平不变！"),
+        ("央行维持利率不变", "中国人民银行周一表示，是否会在下个月调整贷款市场报价利率？"),
+        ("会見", "首相は記者会見で、補正予算の編成を指示したうえで「経済対策を年内にまとめる。」"),
+        (
+            "البنك المركزي",
+            "هل يرفع البنك المركزي أسعار الفائدة مرة أخرى في اجتماعه المقبل هذا الشهر؟",
+        ),
+        (
+            "مرکزی بینک",
+            "مرکزی بینک نے پیر کے روز شرح سود کو موجودہ سطح پر برقرار رکھنے کا اعلان کیا۔",
+        ),
+    ],
+)
+def test_sentences_may_end_the_way_other_scripts_end_them(title: str, lead: str) -> None:
+    assert parse(page(title, lead)).summary == lead
+
+
+def test_collect_takes_a_japanese_article_file(project: Project) -> None:
+    project.write("seeds/ja.txt", page(JA_TITLE, JA_LEAD, JA_SECOND))
+    run = project.run("collect")
+    assert run.code == 0, run.err
+    assert f"[General] {JA_TITLE}" in run.out and "ja.txt" not in run.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import mailbox
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import Project
 from feedserver import FeedServer, hours_ago, rss, rss_item, slow, start
+from PIL import Image
 
 DAY = "2026-11-27"
 
@@ -62,6 +64,10 @@ def _outbox_html(project: Project) -> str:
 
 def _serve_good_feeds(feeds: FeedServer) -> list[str]:
     base = feeds.url("")
+    # The Atom entry's photo is there (a picture that is not found is left out).
+    photo = io.BytesIO()
+    Image.new("RGB", (640, 480), (90, 120, 160)).save(photo, "JPEG")
+    feeds.add("/blog/images/photo.jpg", photo.getvalue(), "image/jpeg")
     feeds.add(
         "/guid.xml",
         rss(

@@ -152,7 +152,12 @@ def test_pictures_that_cannot_be_measured_cost_nothing_but_their_size(
     assert run.code == 0, run.err
     assert "8 new articles stored; 3 pictures not measured yet, retried next run" in run.out
     assert took < 10  # the slow one had its 2 s (feed_timeout), no more
-    assert stored_sizes(project) == {n: (None, None) for n in names[:-1]} | {"Good": (300, 200)}
+    # No picture there is 0 x 0 (known missing); a size that cannot be read, and a failure
+    # for now, stay unknown (None).
+    unknown = ["Slow", "Busy", "Limited", "Noise"]
+    assert stored_sizes(project) == {n: (None, None) for n in unknown} | {
+        n: (0, 0) for n in ["Missing", "Page", "Bomb"]
+    } | {"Good": (300, 200)}
     # Definitely none is recorded (never fetched again); a failure for now is not.
     assert recorded(project) == {
         "/img/missing",
@@ -162,7 +167,11 @@ def test_pictures_that_cannot_be_measured_cost_nothing_but_their_size(
         "/img/good",
     }
     images = images_in_preview(project)
-    assert "height" not in images["Missing"] and images["Missing"]["width"]
+    # a picture known to be missing is left out (no broken box); one not measured yet
+    # gets a width only
+    assert not {"Missing", "Page", "Bomb"} & images.keys()
+    for name in ["Slow", "Noise"]:
+        assert "height" not in images[name] and images[name]["width"]
 
     # The next run, the servers answer: what failed for now is measured, nothing else asked.
     for name, size in {"slow": (9, 9), "busy": (40, 30), "limited": (30, 40)}.items():
@@ -191,6 +200,28 @@ def test_feed_pictures_collected_before_sizes_were_measured_are_measured_later(
     assert run.code == 0, run.err
     assert stored_sizes(project)["Old"] == (500, 250)
     assert len(feeds.requests_for("/img/old")) == 2
+
+
+def test_a_feed_picture_that_is_not_found_leaves_no_broken_box_in_the_edition(
+    project: Project, feeds: FeedServer
+) -> None:
+    feeds.add("/img/here", picture((600, 400)), "image/png")  # /img/gone: 404
+    configure(project, serve_feed(feeds, {"Lead": "/img/gone", "Other": "/img/here"}))
+    assert project.run("collect").code == 0
+    assert stored_sizes(project)["Lead"] == (0, 0)
+
+    run = project.run("send")
+
+    assert run.code == 0, run.err
+    images = images_in_preview(project)
+    assert set(images) == {"Other"}  # the lead's <img> is left out, not a broken box
+    html = (project.path / "archive" / f"{sent_day(project)}.html").read_text()
+    assert "/img/gone" not in html and "/img/here" in html
+
+
+def sent_day(project: Project) -> str:
+    with sqlite3.connect(project.path / "newsletter.db") as db:
+        return db.execute("SELECT MAX(day) FROM editions").fetchone()[0]
 
 
 def test_a_picture_is_fetched_once_across_runs(project: Project, feeds: FeedServer) -> None:
@@ -223,11 +254,22 @@ def test_an_article_files_picture_is_measured_from_the_file(project: Project) ->
         Fishing boats come back at dawn.
         """,
     )
+    project.write(
+        "seeds/011_lost.md",
+        """
+        ---
+        title: A lost picture
+        image: pics/lost.jpg
+        ---
+        The picture of this story was never saved.
+        """,
+    )
 
     assert project.run("collect").code == 0
 
     sizes = stored_sizes(project)
     assert sizes["The harbour at dawn"] == (900, 1200)
+    assert sizes["A lost picture"] == (0, 0)  # a path naming no picture: known missing
     # A picture given by URL in an article file is not fetched: it has no size.
     assert sizes["River restoration project brings back salmon after 40 years"] == (None, None)
 
@@ -359,7 +401,7 @@ def test_pictures_on_internal_addresses_other_than_the_feeds_own_are_not_fetched
     assert len(feeds.requests_for("/img/hop")) == 1  # the feed's own host is asked
     assert took < 5  # refused at once: no waiting for 169.254.169.254 to answer
     sizes = stored_sizes(project)
-    assert sizes == {n: (None, None) for n in ["Other", "Metadata", "Mapped", "Hop"]} | {
+    assert sizes == {n: (0, 0) for n in ["Other", "Metadata", "Mapped", "Hop"]} | {
         "Own": (320, 160)
     }
     assert "/latest/meta-data/pic.png" in recorded(project)  # refused for good

@@ -91,7 +91,7 @@ def test_the_link_get_changes_nothing_and_its_post_approves(
     status, body = post(local, decision="approve")
 
     assert status == 200, body
-    assert f"Edition {DAY} is approved" in body
+    assert "Edition 27 November 2026 is approved" in body
     second, said = post(local, decision="hold", reason="too late")  # the first stands
     assert second == 409 and "the first decision stands" in said
     assert f"approved by link from {EDITOR}" in project.run("status", env=env).out
@@ -100,6 +100,32 @@ def test_the_link_get_changes_nothing_and_its_post_approves(
     assert sorted(r.recipients[0] for r in recorder.received[1:]) == sorted(ACTIVE)
     gone = http(local)
     assert gone.status == 409 and "already sent" in gone.body
+    assert daemon.stop() == 0
+
+
+def test_a_french_list_reviews_in_french_with_french_dates(project: Project, smtp, started) -> None:
+    recorder, url = smtp
+    env = settings(url, schedule="0 0 1 1 *", language="fr")
+    daemon = serve(project, env, started)
+    assert project.run("send", "--proof", EDITOR, "--date", DAY, env=env).code == 0
+    local = review_link(recorder, EDITOR).replace(PUBLIC, f"http://127.0.0.1:{daemon.port}")
+    assert "Édition du 27 novembre 2026" in http(local).body
+
+    status, body = post(local, decision="approve")
+
+    assert status == 200 and "L’édition du 27 novembre 2026 est approuvée" in body, body
+    page = http(local).body
+    assert re.search(rf"approuvée par lien de {EDITOR} le \d+ \w+ \d{{4}} à \d\d:\d\d UTC", page)
+    assert "2026-11-27" not in page and "approved by" not in page
+    second, said = post(local, decision="hold", reason="trop tard")
+    assert second == 409 and "la première décision l’emporte" in said, said
+    assert "approved by" not in said and "2026-11-27" not in said
+    # the command line keeps its English
+    assert f"approved by link from {EDITOR}" in project.run("status", env=env).out
+    assert project.run("send", "--date", DAY, env=env).code == 0
+    gone = http(local)
+    assert gone.status == 409 and "déjà été envoyée" in gone.body, gone.body
+    assert "was already sent" not in gone.body
     assert daemon.stop() == 0
 
 

@@ -68,6 +68,32 @@ def test_each_sent_edition_gets_a_page_an_index_entry_and_a_feed_entry(project: 
     assert "harbour" in parsed.entries[0].content[0].value
 
 
+LONG_HEADLINE = (
+    "Central bank holds rates steady as inflation cools for a third month in a row, "
+    "and signals no change before the spring"
+)
+
+
+def test_a_feed_entry_is_titled_with_the_whole_lead_headline_and_the_long_date(
+    project: Project,
+) -> None:
+    project.write(
+        "seeds/100_long.md",
+        f"""
+        ---
+        title: {LONG_HEADLINE}
+        section: World
+        url: https://example.org/rates
+        ---
+        The central bank kept its main rate unchanged on Friday, as expected by markets.
+        """,
+    )
+    assert project.run("send", "--date", "2026-11-27").code == 0
+    parsed = feedparser.parse((project.path / "archive" / "feed.xml").read_bytes())
+    # the subject was cut for a phone; the feed has room for the whole headline
+    assert parsed.entries[0].title == f"{LONG_HEADLINE} — 27 November 2026"
+
+
 def test_no_personal_data_lands_in_the_archive(project: Project) -> None:
     env = {"NEWSLETTER_PUBLIC_URL": "https://news.example.com"}
     send_two_days(project, env)

@@ -84,10 +84,11 @@ def test_the_same_days_preview_and_next_messages_follow_changed_settings(
     assert new["Subject"] == f"Morning brief 1: {lead}"
     assert NEW_ADDRESS in html_of(new) and NEW_ADDRESS in new.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert links(new) == links(before["ada@example.com"])  # the same articles, same order
-    # The day's page on the web archive and its feed entry follow too.
+    # The day's page on the web archive follows too; its feed entry is titled with the
+    # lead headline and the long date, whatever the subject template says.
     assert NEW_ADDRESS in (project.path / "archive" / f"{DAY}.html").read_text()
     assert (
-        f"<title>Morning brief 1: {lead}</title>"
+        f"<title>{lead} — 27 November 2026</title>"
         in (project.path / "archive" / "feed.xml").read_text()
     )
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
+import time
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -13,9 +16,10 @@ from babel.dates import format_date, format_skeleton
 from conftest import Project
 from test_edition_golden import INFO, seed_edition
 
+from newsletter.edition import catalog_update
 from newsletter.edition.archive import ArchivePage, index_html
-from newsletter.edition.languages import _compiled, find_language
-from newsletter.edition.render import language_of, render_edition
+from newsletter.edition.languages import _compiled, catalog_names, find_language
+from newsletter.edition.render import fill_neutral, language_of, render_edition
 from newsletter.edition.templates import catalog_sources, load_templates
 from newsletter.errors import InputError
 
@@ -23,12 +27,14 @@ DAY = date(2026, 11, 29)
 SHIPPED = ("fr", "de", "es", "it", "pt", "nl", "pl", "ja", "zh", "ar")
 
 
-def rendered(language: str, user_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def rendered(language: str, user_dir: Path | None = None, lead_title: str | None = None):  # type: ignore[no-untyped-def]
     info = dataclasses.replace(INFO, language=language)
     edition = seed_edition()
     # "Read more" follows the lead story only, and only when it links somewhere
     first = edition.sections[0]
     lead = dataclasses.replace(first.articles[0], url="https://example.org/lead")
+    if lead_title:
+        lead = dataclasses.replace(lead, title=lead_title)
     first = dataclasses.replace(first, articles=(lead, *first.articles[1:]))
     edition = dataclasses.replace(edition, sections=(first, *edition.sections[1:]))
     return render_edition(edition, load_templates(user_dir), info), edition
@@ -65,6 +71,18 @@ def test_a_french_edition_says_it_in_french_everywhere() -> None:
         assert words in result.html
     assert "Read more" not in result.html and "Hello" not in result.text
     assert result.subject.endswith(" · " + format_skeleton("MMMd", edition.key, locale="fr"))
+
+
+@pytest.mark.parametrize("tag", ["ja", "zh"])
+def test_a_long_cjk_headline_is_cut_by_display_width_and_the_date_survives(tag: str) -> None:
+    headline = "日本の首相が新しい経済対策を発表し来年度の予算案について国会で説明した" * 2
+    result, edition = rendered(tag, lead_title=headline)
+    day = format_skeleton("MMMd", edition.key, locale=tag)  # 11月27日
+    assert result.subject.endswith(" · " + day)
+    # ideographs and kana are two columns wide: a phone shows 60 columns
+    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in result.subject)
+    assert 50 <= width <= 60
+    assert result.subject.startswith(headline[:20]) and "…" in result.subject
 
 
 def test_an_arabic_edition_is_right_to_left_and_mirrors_the_arrow() -> None:
@@ -130,7 +148,7 @@ def test_a_missing_message_falls_back_to_english_and_is_named(
     )
     result, _ = rendered("eo", tmp_path)
     assert "Legu pli" in result.html and "View in your browser" in result.html
-    assert "language eo:" in caplog.text and "'View in your browser'" in caplog.text
+    assert "language eo:" in caplog.text and "message(s) not translated" in caplog.text
 
 
 def test_a_malformed_catalog_names_its_file_and_line(tmp_path: Path) -> None:
@@ -142,12 +160,50 @@ def test_a_malformed_catalog_names_its_file_and_line(tmp_path: Path) -> None:
     assert f"{path}:" in str(caught.value)
 
 
-def test_a_malformed_catalog_stops_preview_with_exit_2(project: Project) -> None:
-    project.write("templates/locale/fr.po", 'msgid "Read more"\nmsgstr "Lire\n')
+PO_HEAD = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n'
+
+
+@pytest.mark.parametrize(
+    ("catalog", "said"),
+    [
+        ('msgid "Read more"\nmsgstr "Lire\n', "fr.po:2: not a valid .po line"),
+        # a placeholder the template does not give: it was a KeyError traceback (exit 1)
+        (PO_HEAD + '\nmsgid "By %(author)s"\nmsgstr "Par %(auteur)s"\n',
+         "fr.po:5: the translation of 'By %(author)s': unknown named placeholder 'auteur'"),
+        # a lone "%": it blamed _article.html.j2 ("fix the template")
+        (PO_HEAD + '\nmsgid "Read more"\nmsgstr "Lire 100% la suite"\n',
+         "fr.po:5: the translation of 'Read more' has a lone %"),
+        # a plural rule other than CLDR's: its forms were partly ignored
+        (PO_HEAD + '"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n',
+         "fr.po:4: Plural-Forms gives 2 plural form(s); CLDR gives fr 3"),
+    ],
+)  # fmt: skip
+def test_a_bad_catalog_stops_preview_with_exit_2_naming_its_line(
+    project: Project, catalog: str, said: str
+) -> None:
+    project.write("templates/locale/fr.po", catalog)
     project.write("newsletter.toml", 'language = "fr"\ntemplates = "templates"\n')
     run = project.run("preview")
     assert run.code == 2, run.err
-    assert "fr.po:" in run.err and "Traceback" not in run.err
+    assert said in run.err and "Traceback" not in run.err
+    assert ".j2" not in run.err and "fix the template" not in run.err
+
+
+def test_a_users_plural_forms_replace_the_shipped_ones_under_cldrs_rule(tmp_path: Path) -> None:
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "fr.po").write_text(
+        PO_HEAD + '"Plural-Forms: nplurals=3; plural=(n == 0 || n == 1) ? 0 : '
+        'n != 0 && n % 1000000 == 0 ? 1 : 2;\\n"\n\n'
+        'msgid "The archive · %(shown)s edition"\n'
+        'msgid_plural "The archive · %(shown)s editions"\n'
+        'msgstr[0] "%(shown)s numéro"\nmsgstr[1] "%(shown)s de numéros"\n'
+        'msgstr[2] "%(shown)s numéros"\n',
+        encoding="utf-8",
+    )
+    info = dataclasses.replace(INFO, language="fr")
+    for count, words in ((1, "1 numéro"), (2, "2 numéros")):
+        pages = [ArchivePage(seed_edition(), "subject")] * count
+        assert words in index_html(pages, load_templates(tmp_path), info)
 
 
 @pytest.mark.parametrize("tag", ["xx", "klingon"])
@@ -184,3 +240,115 @@ def test_traditional_chinese_is_not_given_the_simplified_catalog(
     lang = language_of(load_templates(None), "zh-TW")
     assert lang.catalogs == () and lang.gettext("Read more") == "Read more"
     assert language_of(load_templates(None), "zh-CN").gettext("Read more") == "阅读全文"
+
+
+@pytest.mark.parametrize(
+    ("tag", "names"),
+    [
+        ("pt-br", ("pt.po", "pt_BR.po")), ("pt_BR", ("pt.po", "pt_BR.po")),
+        ("zh-TW", ("zh_Hant.po", "zh_TW.po", "zh_Hant_TW.po")),
+        ("zh-HK", ("zh_Hant.po", "zh_HK.po", "zh_Hant_HK.po")),
+        ("zh-Hant", ("zh_Hant.po",)), ("zh", ("zh.po",)),
+        ("iw", ("he.po", "he_IL.po")), ("fr", ("fr.po",)),
+    ],
+)  # fmt: skip
+def test_catalog_names_come_from_the_parsed_locale(tag: str, names: tuple[str, ...]) -> None:
+    assert catalog_names(tag) == names
+
+
+def test_a_lowercase_regional_tag_reads_its_regional_catalog(project: Project) -> None:
+    project.write(
+        "templates/locale/pt_BR.po",
+        PO_HEAD
+        + '\n#, python-format\nmsgid "In this edition: %(names)s"\nmsgstr "Leia já: %(names)s"\n',
+    )
+    project.write("newsletter.toml", 'language = "pt-br"\ntemplates = "templates"\n')
+    run = project.run("preview")
+    assert run.code == 0, run.err
+    html = Path(run.out.strip().splitlines()[-1]).read_text(encoding="utf-8")
+    assert "Leia já" in html and "Você recebe" in html  # pt_BR.po over the shipped pt.po
+
+
+@pytest.mark.parametrize(("tag", "file"), [("zh-TW", "zh_Hant.po"), ("zh-HK", "zh_Hant.po"),
+                                           ("iw", "he.po")])  # fmt: skip
+def test_script_and_alias_tags_read_their_catalog(tmp_path: Path, tag: str, file: str) -> None:
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / file).write_text(
+        PO_HEAD + '\nmsgid "Read more"\nmsgstr "閱讀全文"\n', encoding="utf-8"
+    )
+    (tmp_path / "locale" / "zh.po").write_text(
+        PO_HEAD + '\nmsgid "Read more"\nmsgstr "阅读全文"\n', encoding="utf-8"
+    )
+    assert language_of(load_templates(tmp_path), tag).gettext("Read more") == "閱讀全文"
+
+
+def test_the_no_catalog_warning_names_a_file_that_would_be_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _compiled.cache_clear()
+    language_of(load_templates(None), "zh-TW")
+    assert "add <templates>/locale/zh_Hant.po" in caplog.text and "zh.po" not in caplog.text
+
+
+def test_the_missing_words_warning_is_short(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _compiled.cache_clear()
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "eo.po").write_text(
+        PO_HEAD + '\nmsgid "Read more"\nmsgstr "Legu pli"\n', encoding="utf-8"
+    )
+    language_of(load_templates(tmp_path), "eo")
+    (warning,) = [r.getMessage() for r in caplog.records if "language eo" in r.getMessage()]
+    assert re.search(r"eo: \d+ message\(s\) not translated, shown in English: '.+' and \d+ more",
+                     warning)  # fmt: skip
+    assert "locale/messages.pot" in warning and len(warning) < 400
+
+
+def test_the_reviewed_wording_of_de_ja_pt_and_ar() -> None:
+    de, _ = rendered("de")
+    assert "Jederzeit mit einem Klick <a" in de.html and ">abmelden</a>." in de.html
+    ja, _ = rendered("ja")
+    assert "読者の皆さん、本日のダイジェスト" in fill_neutral(ja, ja.text, escape=False)
+    pt, _ = rendered("pt")
+    assert re.search("Nº[ \u00a0]7", pt.html) and "N.º" not in pt.html + pt.text
+    info = dataclasses.replace(INFO, language="ar")
+    web = render_edition(seed_edition(), load_templates(None), info, web=True)
+    index = index_html([ArchivePage(seed_edition(), "s")], load_templates(None), info)
+    assert "خلاصة Atom" in web.html and "خلاصة Atom" in index and "موجز Atom" not in index
+
+
+def test_a_fuzzy_entry_is_not_checked_nor_used(tmp_path: Path) -> None:
+    # what the catalog refresher writes for a changed sentence: its old translation, fuzzy
+    (tmp_path / "locale").mkdir()
+    (tmp_path / "locale" / "fr.po").write_text(
+        PO_HEAD + '\n#, fuzzy, python-format\nmsgid "By %(author)s"\nmsgstr "Par %(said)s"\n',
+        encoding="utf-8",
+    )
+    assert (
+        language_of(load_templates(tmp_path), "fr").gettext("By %(author)s", author="A") == "Par A"
+    )
+
+
+@pytest.mark.parametrize("tag", ["ja", "zh"])
+def test_japanese_and_chinese_text_parts_wrap_between_ideographs(tag: str) -> None:
+    result, _ = rendered(tag)
+
+    def columns(line: str) -> int:  # East Asian Width: wide and full-width take two
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+    contents = next(p for p in result.text.split("\n\n") if "Technology、" in p)
+    assert "\n" in contents and all(columns(line) <= 72 for line in contents.splitlines())
+    assert "Environment。" in contents.splitlines()[-1]
+
+
+def test_refreshing_the_catalogs_twice_rewrites_nothing_the_second_time(tmp_path: Path) -> None:
+    shutil.copytree(Path(__file__).resolve().parent.parent / "templates" / "locale", tmp_path / "l")
+    catalog_update.main([], tmp_path / "l")  # brings the copy up to date with the templates
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "l").iterdir()}
+    time.sleep(0.05)
+
+    catalog_update.main([], tmp_path / "l")
+
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "l").iterdir()}
+    assert after == before  # no file rewritten only to bump its POT-Creation-Date

@@ -9,6 +9,7 @@ import regex
 
 from newsletter.edition.render import ListInfo, render_edition
 from newsletter.edition.templates import load_templates
+from newsletter.edition.wrapping import columns
 from newsletter.errors import EditionTooLarge, TemplateError
 from newsletter.models import Article, Edition, Section
 
@@ -38,21 +39,22 @@ JAPANESE = "日本の首相が新しい経済対策を発表し来年度の予�
             "Central bank holds rates steady as inflation cools for a third month in a row",
             "Central bank holds rates steady as inflation cools… · 27 Nov",
         ),
-        # no space to cut at: between characters (50 and the ellipsis), never inside a
-        # decomposed é or a flag (two code points each)
-        (JAPANESE * 2, (JAPANESE * 2)[:50] + "… · 27 Nov"),
+        # no space to cut at: between characters (25, two columns each, and the ellipsis),
+        # never inside a decomposed é or a flag (two code points each)
+        (JAPANESE * 2, JAPANESE[:25] + "… · 27 Nov"),
         ("x" * 49 + "e\u0301" + "y" * 20, "x" * 49 + "e\u0301… · 27 Nov"),
         ("x" * 49 + "\U0001f1eb\U0001f1f7" + "y" * 20, "x" * 49 + "\U0001f1eb\U0001f1f7… · 27 Nov"),
         ("Strike,   then\nrain: a day of delays across the whole network of the city",
          "Strike, then rain: a day of delays across the… · 27 Nov"),
     ],
 )  # fmt: skip
-def test_the_subject_keeps_what_a_phone_shows_within_60_characters(
+def test_the_subject_keeps_what_a_phone_shows_within_60_columns(
     headline: str, subject: str
 ) -> None:
     rendered = render_edition(edition(headline), load_templates(None), INFO)
     assert rendered.subject == subject
     assert len(regex.findall(r"\X", rendered.subject)) <= 60
+    assert columns(rendered.subject) <= 60
 
 
 def test_html_is_autoescaped_but_text_is_not() -> None:

@@ -26,8 +26,13 @@ DEFAULT_SECTION = "General"
 _Line = tuple[int, str]  # (1-based line number, whitespace-normalised text)
 _Block = list[_Line]  # a paragraph: lines between blank lines
 
-# A sentence ends with . ! ? or … possibly followed by closing quotes or brackets.
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
+# A sentence ends with . ! ? or …, the Chinese/Japanese 。！？ (and half-width ｡), the
+# Arabic question mark ؟ or the Urdu full stop ۔, possibly followed by closing quotes or
+# brackets (Western or CJK).
+_SENTENCE_END = re.compile(r"[.!?…。！？｡؟۔][\"'”’»)\]」』）】〕〉》]*$")
+# Ideographs, kana and CJK/full-width punctuation: Chinese and Japanese put no spaces
+# between words, so text in them is measured in characters, two to a word (about average).
+_NO_SPACE_CHARS = re.compile("[\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60]")
 _LEAD_MIN_WORDS = 8  # a lead is a real paragraph; related headlines and captions are shorter
 _HEADLINE_MAX_WORDS = 25
 # Page chrome a scraper picks up around the article; compared case-insensitively.
@@ -107,7 +112,7 @@ def _parse_page_text(
     if not blocks:
         raise ParseError(where, f"no headline found; {_HEADLINE_HINT}")
     (line_no, title), *rest = blocks[0]
-    if _is_paragraph(title) and len(title.split()) > _HEADLINE_MAX_WORDS:
+    if _is_paragraph(title) and _words(title) > _HEADLINE_MAX_WORDS:
         raise ParseError(
             f"{where}:{line_no}", f"no headline found (this is article text); {_HEADLINE_HINT}"
         )
@@ -186,7 +191,7 @@ def _is_credit(line: str) -> bool:
     """Whether a line is a photo credit ('Source: ...', '(Photo: ...)', 'Reuters/Jane Doe')."""
     if _CREDIT_PREFIX.match(line):
         return True
-    short = len(line.split()) <= 8 and not _SENTENCE_END.search(line)
+    short = _words(line) <= 8 and not _SENTENCE_END.search(line)
     return short and bool(_AGENCY_CREDIT.search(line))
 
 
@@ -198,17 +203,30 @@ def _is_chrome(line: str) -> bool:
 
 def _is_paragraph(text: str) -> bool:
     """Whether text is a real sentence paragraph (not a headline, caption or crumb)."""
-    return len(text.split()) >= _LEAD_MIN_WORDS and bool(_SENTENCE_END.search(text))
+    return _words(text) >= _LEAD_MIN_WORDS and bool(_SENTENCE_END.search(text))
+
+
+def _words(text: str) -> int:
+    """About how many words ``text`` holds: its space-separated words, where ideographs
+    and kana (written without spaces) count two characters to a word, rounded up."""
+    no_space = len(_NO_SPACE_CHARS.findall(text))
+    return len(_NO_SPACE_CHARS.sub(" ", text).split()) + (no_space + 1) // 2
 
 
 def _byline(line: str) -> str | None:
     """'By Jane Doe' -> 'Jane Doe'; None for anything longer or sentence-like."""
     match = _BYLINE.match(line)
-    return match[1] if match and len(line.split()) <= 6 and not _SENTENCE_END.search(line) else None
+    return match[1] if match and _words(line) <= 6 and not _SENTENCE_END.search(line) else None
 
 
 def _join(block: _Block) -> str:
-    return " ".join(line for _, line in block)
+    """A block's lines as one paragraph: joined by a space, except between two lines of
+    Chinese or Japanese, whose hard wrap falls between characters written together."""
+    text = ""
+    for _, line in block:
+        together = text and _NO_SPACE_CHARS.match(text[-1]) and _NO_SPACE_CHARS.match(line[0])
+        text += line if not text or together else " " + line
+    return text
 
 
 def _clean(text: str) -> str:

@@ -7,8 +7,11 @@ a stream and stopped as soon as Pillow finds the size in the header (``PIL.Image
 reads only the header: nothing is decoded). Each picture has a few seconds, all of a
 run's pictures share a budget, and they are fetched like feeds, a few at a time.
 
-Measuring a picture ends one of three ways: a size; definitely none (not found or gone,
-not a picture, a size Pillow refuses as a decompression bomb), recorded so the URL is not
+Measuring a picture ends one of four ways: a size; known missing (``MISSING``: not found
+or gone, a text page, an internal address, a whole answer shorter than ``FIRST_BYTES``
+that gives no size: not a picture, or a size Pillow refuses as a decompression bomb), so
+the edition leaves the picture out; no size to be had from a longer answer (a header past
+``MAX_BYTES``), so the edition gives a width only; these three recorded so the URL is not
 fetched again (``store.images``); or not now (too slow, a transport error, HTTP
 408/429/5xx, or not reached within the run's budget), recorded nowhere, so the next run
 measures it again while its article waits for an edition. A picture of an article file
@@ -33,7 +36,7 @@ import httpx
 from PIL import Image
 
 from ..models import Article
-from ..store.images import ImageSizes, Size
+from ..store.images import MISSING, ImageSizes, Size
 from .config import FetchLimits
 from .fetch import http_client
 from .outside import Refused, Unresolved, guard
@@ -97,11 +100,12 @@ def size_of_file(path: Path) -> Size | None:
 
 def local_picture(article: Article, folder: Path) -> Article:
     """``article`` (from a file in ``folder``) with the size of its picture when that is a
-    path relative to the file that names a picture file; else unchanged."""
+    path relative to the file that names a picture file (``MISSING`` when no such file);
+    else unchanged."""
     src = article.image_url
     if not src or urlsplit(src).scheme or src.startswith(("/", "\\")):
         return article
-    size = size_of_file(folder / src)
+    size = size_of_file(folder / src) if (folder / src).is_file() else MISSING
     if size is None:
         return article
     return dataclasses.replace(article, image_width=size[0], image_height=size[1])
@@ -123,12 +127,12 @@ async def measure(
     budget: float = BUDGET,
     trusted: Iterable[str] = (),
 ) -> dict[str, Size | None]:
-    """Measure pictures over HTTP, ``limits.concurrency`` at a time: URL → size, or None
-    when it definitely has none (404/410, not a picture, on an internal address: see
-    ``outside.guard``; ``trusted`` the ``host:port`` of the feeds, where internal addresses
-    are fine). URLs that failed for now (``TryLater``) or were still waiting when
-    ``budget`` seconds had passed are left out: they were not measured, and a later run
-    tries them again."""
+    """Measure pictures over HTTP, ``limits.concurrency`` at a time: URL → size, ``MISSING``
+    when there is no picture (404/410, not a picture, on an internal address: see
+    ``outside.guard``), or None when its size cannot be read (``_measure_one``);
+    ``trusted``: the ``host:port`` of the feeds, where internal addresses are fine. URLs
+    that failed for now (``TryLater``) or were still waiting when ``budget`` seconds had
+    passed are left out: they were not measured, and a later run tries them again."""
     wanted = sorted(set(urls))
     if not wanted:
         return {}
@@ -152,23 +156,27 @@ async def measure(
 
 
 async def _measure_one(client: httpx.AsyncClient, url: str, timeout: float) -> Size | None:
-    """The picture's size, or None when it definitely has none; raises ``TryLater``.
+    """The picture's size; ``MISSING`` when there is no picture (no bytes: 404, 410, a text
+    page; fewer bytes than ``FIRST_BYTES``, the whole answer, and no size in them; not
+    http(s); a refused address); None when no size can be read from a longer answer (a
+    header past ``MAX_BYTES``). Raises ``TryLater``.
 
     The first ``FIRST_BYTES`` hold the size of nearly every picture; when a server sent
     them as a part (206) and more follows, one more part up to ``MAX_BYTES`` is asked for
     (a JPEG's size comes after its ICC profile, which can be a few hundred KB)."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
-        return None
+        return MISSING
     try:
         async with asyncio.timeout(timeout):
             data, more = await _get(client, url, b"")
             if more and size_of(data) is None:
                 data, _ = await _get(client, url, data)
     except Refused:
-        return None
+        return MISSING
     except (TimeoutError, httpx.HTTPError, Unresolved) as exc:
         raise TryLater(str(exc) or type(exc).__name__) from exc
-    return size_of(data)
+    size = size_of(data)
+    return MISSING if size is None and len(data) < FIRST_BYTES else size
 
 
 async def _get(client: httpx.AsyncClient, url: str, before: bytes) -> tuple[bytes, bool]:
@@ -176,7 +184,8 @@ async def _get(client: httpx.AsyncClient, url: str, before: bytes) -> tuple[byte
     ``FIRST_BYTES`` at first, ``MAX_BYTES`` in all; return the bytes from the start as far
     as needed for the size, and whether a further part could be asked for. No bytes at
     all: the answer has none to give (404, 410, other refusals, an encoding we did not
-    ask for). Raises ``TryLater`` for HTTP 408, 429 and 5xx."""
+    ask for, a text page such as a "not found" page sent as 200). Raises ``TryLater`` for
+    HTTP 408, 429 and 5xx."""
     start = len(before)
     stop = MAX_BYTES if start else FIRST_BYTES
     headers = {"Range": f"bytes={start}-{stop - 1}", "Accept-Encoding": "identity"}
@@ -185,6 +194,8 @@ async def _get(client: httpx.AsyncClient, url: str, before: bytes) -> tuple[byte
         if status in _TRY_LATER or status >= 500:
             raise TryLater(f"HTTP {status}")
         if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+            return b"", False
+        if response.headers.get("Content-Type", "").lower().startswith("text/"):
             return b"", False
         if status == 200:  # the whole picture: read on up to MAX_BYTES
             return await _read_size(response, b"", MAX_BYTES), False

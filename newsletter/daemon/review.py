@@ -29,14 +29,13 @@ from ..edition.approval import (
     HELD,
     ReviewLink,
     decide,
-    describe,
     edition_to_review,
 )
 from ..edition.languages import Language
 from ..errors import InputError, NewsletterError
 from ..settings import Settings
 from ..store.database import Store, StoredEdition
-from ..store.reviews import Reviews
+from ..store.reviews import Decision, Reviews
 from ..subscribers.tokens import REVIEW
 from .pagelanguage import pages_language
 from .web import page, token_codec
@@ -97,11 +96,37 @@ def _state(settings: Settings, token: str, now: datetime) -> tuple[ReviewLink, s
     Raises:
         _Refused, NewsletterError: as ``_checked``.
     """
+    lang = pages_language(settings)
     with Store(settings.database) as store:
         review, stored = _checked(settings, store, token, now)
         decisions = Reviews(store).decisions(stored.id)
-    said = "; ".join(describe(d) + (f" ({d.reason})" if d.reason else "") for d in decisions)
-    return review, stored.subject, said or pages_language(settings).gettext("nothing yet")
+    said = "; ".join(_describe(d, lang) for d in decisions)
+    return review, stored.subject, said or lang.gettext("nothing yet")
+
+
+def _describe(decision: Decision, lang: Language) -> str:
+    """A decision in the page's language (``approval.describe`` is the command line's
+    English): ``held by link from ed@example.org on 29 November 2026 at 06:12 UTC (why)``."""
+    _ = lang.gettext
+    at = datetime.fromisoformat(decision.decided_at)
+    day, time = lang.format_date(at, "long"), f"{lang.format_time(at)} UTC"
+    approved = decision.decision == APPROVED
+    if decision.source == "command":
+        command = "newsletter approve" if approved else "newsletter hold"
+        said = (
+            _("approved with %(command)s (user %(who)s) on %(day)s at %(time)s", command=command,
+              who=decision.who, day=day, time=time)
+            if approved
+            else _("held with %(command)s (user %(who)s) on %(day)s at %(time)s", command=command,
+                   who=decision.who, day=day, time=time)
+        )  # fmt: skip
+    elif approved:
+        said = _("approved by link from %(who)s on %(day)s at %(time)s", who=decision.who,
+                 day=day, time=time)  # fmt: skip
+    else:
+        said = _("held by link from %(who)s on %(day)s at %(time)s", who=decision.who, day=day,
+                 time=time)  # fmt: skip
+    return said + (f" ({decision.reason})" if decision.reason else "")
 
 
 def _checked(
@@ -112,12 +137,22 @@ def _checked(
     Raises:
         _Refused: as ``_link``, or the edition is gone or already sent (409).
     """
-    _ = pages_language(settings).gettext
+    lang = pages_language(settings)
+    _ = lang.gettext
     review = _link(settings, store, token, now)
+    day = lang.format_date(review.day, "long")
     try:
         stored = edition_to_review(store, review.day)
-    except InputError as exc:
-        raise _Refused(409, _("Too late"), html.escape(exc.message)) from None
+    except InputError:  # its message is the command line's English
+        if store.edition_for(review.day) is None:
+            text = _("There is no edition of %(day)s any more. Nothing changed.", day=day)
+        else:
+            text = _(
+                "Edition %(day)s was already sent to the list: it is too late to approve or "
+                "hold it. Nothing changed.",
+                day=day,
+            )
+        raise _Refused(409, _("Too late"), text) from None
     proofs = [p for p in Reviews(store).proofs(stored.id) if p.outcome == "sent"]
     if proofs and proofs[-1].fingerprint != review.fingerprint:
         raise _Refused(
@@ -138,17 +173,25 @@ def _decide(settings: Settings, token: str, decision: str, reason: str, now: dat
         _Refused: as ``_checked``, or the other decision came first (409).
         NewsletterError: it could not be recorded.
     """
-    _ = pages_language(settings).gettext
+    lang = pages_language(settings)
+    _ = lang.gettext
     with Store(settings.database) as store:
         review, stored = _checked(settings, store, token, now)
         by = ("link", review.editor)
+        day = lang.format_date(stored.day, "long")
         try:
             recorded, new = decide(store, stored, review.fingerprint, decision, by, reason, now)
-        except InputError as exc:
-            raise _Refused(409, _("Someone decided first"), html.escape(exc.message)) from None
-    day = stored.day
+        except InputError:  # the other decision came first: name it, in the page's words
+            version = review.fingerprint
+            first = [d for d in Reviews(store).decisions(stored.id) if d.fingerprint == version]
+            said = _(
+                "Edition %(day)s was already %(said)s: the first decision stands. Nothing changed.",
+                day=day,
+                said=html.escape(_describe(first[0], lang)) if first else "",
+            )
+            raise _Refused(409, _("Someone decided first"), said) from None
     if not new:
-        said = html.escape(describe(recorded))
+        said = html.escape(_describe(recorded, lang))
         return _("Edition %(day)s was already %(said)s. Nothing changed.", day=day, said=said)
     if decision == APPROVED:
         return _("Edition %(day)s is approved: the list gets it at the next send.", day=day)
@@ -171,7 +214,7 @@ async def review_page(request: web.Request) -> web.Response:
     approve, hold = _("Approve: send it to the list"), _("Hold: keep it from the list")
     why = _("Why (for the other editors)")
     return page(
-        _("Edition %(day)s", day=review.day),
+        _("Edition %(day)s", day=lang.format_date(review.day, "long")),
         f"<p><strong>{html.escape(subject)}</strong></p><p>{so_far}</p>"
         '<form method="post"><input type="hidden" name="decision" value="approve">'
         f'<button type="submit">{approve}</button></form>'

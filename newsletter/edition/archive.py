@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
+from babel.dates import format_date
+
 from ..errors import InputError
 from ..models import Edition
 from ..store.database import Store
@@ -73,12 +75,9 @@ def index_html(pages: Sequence[ArchivePage], templates: Mapping[str, str], info:
     Raises:
         TemplateError: ``archive_index.html.j2`` fails.
     """
-    language = language_of(templates, info.language)
     items = [
         {
             "day": p.edition.key,
-            "date_text": language.format_date(p.edition.key, "long"),
-            "weekday": language.weekday(p.edition.key),
             "number": p.edition.number,
             "subject": p.subject,
             "href": p.name,
@@ -116,16 +115,20 @@ def atom_feed(pages: Sequence[ArchivePage], info: ListInfo, domain: str, list_id
     _text(author, "name", info.name)
     _text(feed, "generator", "newsletter")
     for page in ordered:
-        _entry(feed, page, base, domain, list_id, zone)
+        day = page.edition.key
+        day_text = language.format_date(day, "long") if language else _english_long(day)
+        _entry(feed, page, f"{page.edition.lead.title} — {day_text}", base, domain, list_id, zone)
     ET.indent(feed)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def _entry(feed: ET.Element, page: ArchivePage, base: str, domain: str, list_id: str,
-           zone: tzinfo) -> None:  # fmt: skip
+def _entry(feed: ET.Element, page: ArchivePage, title: str, base: str, domain: str,
+           list_id: str, zone: tzinfo) -> None:  # fmt: skip
+    """One edition's entry, titled ``title``: the whole lead headline and the long date,
+    as the edition's page is titled (the subject is cut for a phone's inbox)."""
     edition = page.edition
     entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-    _text(entry, "title", page.subject)
+    _text(entry, "title", title)
     _text(entry, "id", f"tag:{domain},{edition.key.isoformat()}:{list_id}/{edition.number}")
     _text(entry, "updated", _stamp(edition.key, zone))
     _text(entry, "published", _stamp(edition.key, zone))
@@ -140,6 +143,11 @@ def _entry(feed: ET.Element, page: ArchivePage, base: str, domain: str, list_id:
     )  # fmt: skip
     content = _text(entry, "content", f"<ul>{items}</ul>")
     content.set("type", "html")
+
+
+def _english_long(day: date) -> str:
+    """The long date of the default English templates: ``27 November 2026``."""
+    return format_date(day, "d MMMM y", locale="en")
 
 
 def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:

@@ -8,12 +8,15 @@ Extracts every message (``{% trans %}``, ``_()``) as ``pybabel extract`` would w
 ``MAPPING`` below,
 writes ``templates/locale/messages.pot``, then merges it into each ``<lang>.po`` (new
 messages come in untranslated, removed ones are dropped, changed ones are marked fuzzy),
-as ``pybabel update`` does. Translate what is new: ``newsletter preview`` warns of any
-message a catalog still lacks (README: Languages).
+as ``pybabel update`` does. A file whose only change would be its ``POT-Creation-Date``
+header is left untouched (no diff to review, no merge conflict). Translate what is new:
+``newsletter preview`` warns of any message a catalog still lacks (README: Languages).
 """
 
 from __future__ import annotations
 
+import io
+import re
 import sys
 from pathlib import Path
 
@@ -50,11 +53,33 @@ def _forms(string: object) -> tuple[str, ...]:
     return tuple(string) if isinstance(string, tuple | list) else (str(string or ""),)
 
 
-def main(new: list[str]) -> int:
+# The header line every run changes (the time of the run), ignored when comparing.
+_CREATION_DATE = re.compile(rb'^"POT-Creation-Date: [^"]*\\n"\n', re.MULTILINE)
+
+
+def write_if_changed(path: Path, catalog: Catalog, **options: object) -> bool:
+    """Write ``catalog`` to ``path`` (``babel.messages.pofile.write_po`` with ``options``)
+    unless the file already says the same apart from its ``POT-Creation-Date``; return
+    whether it was written."""
+    out = io.BytesIO()
+    write_po(out, catalog, **options)  # type: ignore[arg-type]
+    data = out.getvalue()
+    if path.exists() and _CREATION_DATE.sub(b"", path.read_bytes()) == _CREATION_DATE.sub(
+        b"", data
+    ):
+        return False
+    path.write_bytes(data)
+    return True
+
+
+def main(new: list[str], locale: Path = LOCALE) -> int:
+    """Refresh ``locale``'s ``messages.pot`` and every ``<lang>.po``, starting one for each
+    tag of ``new`` that has none; print a line per catalog. Returns the exit code, 0."""
     template = extract()
-    with open(LOCALE / "messages.pot", "wb") as out:
-        write_po(out, template, omit_header=False, sort_output=False, width=100)
-    paths = sorted(LOCALE.glob("*.po")) + [LOCALE / f"{tag}.po" for tag in new]
+    write_if_changed(
+        locale / "messages.pot", template, omit_header=False, sort_output=False, width=100
+    )
+    paths = sorted(locale.glob("*.po")) + [locale / f"{tag}.po" for tag in new]
     for path in dict.fromkeys(paths):
         if path.exists():
             with open(path, "rb") as handle:
@@ -62,10 +87,10 @@ def main(new: list[str]) -> int:
         else:
             catalog = Catalog(locale=path.stem, project="newsletter", charset="utf-8")
         catalog.update(template, update_header_comment=False)
-        with open(path, "wb") as out:
-            write_po(out, catalog, width=100, ignore_obsolete=True)
+        changed = write_if_changed(path, catalog, width=100, ignore_obsolete=True)
         untranslated = sum(1 for m in catalog if m.id and (m.fuzzy or not all(_forms(m.string))))
-        print(f"{path.relative_to(ROOT)}: {len(catalog)} messages, {untranslated} to translate")
+        state = "" if changed else " (unchanged)"
+        print(f"{path.name}: {len(catalog)} messages, {untranslated} to translate{state}")
     return 0
 
 

@@ -1,16 +1,18 @@
 """Fitting things into the space the templates give them: a picture into a box (its own
-shape kept, never enlarged) and a headline into a number of characters (cut at a word,
-never inside a grapheme cluster). Pure; used as the templates' ``picture()`` and
+shape kept, never enlarged) and a headline into a number of display columns (cut at a
+word, never inside a grapheme cluster). Pure; used as the templates' ``picture()`` and
 ``shorten``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 import regex
 
 from ..models import Article
+from .wrapping import columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +38,21 @@ def picture(article: Article, width: int, max_height: int | None = None) -> Pict
 
 
 def shorten(text: str, width: int, end: str = "…") -> str:
-    """``text`` (whitespace collapsed) in at most ``width`` characters as a reader counts
-    them (grapheme clusters, Unicode UAX #29: an accented letter, a flag or a family emoji
-    is one): as it is when it fits, else cut after the last whole word that leaves room
-    for ``end``, and ``end`` added. Text without a space to cut at (Chinese, Japanese, one
-    long word) is cut between two grapheme clusters, never inside one.
+    """``text`` (whitespace collapsed) in at most ``width`` display columns: as it is when
+    it fits, else cut after the last whole word that leaves room for ``end``, and ``end``
+    added. It cuts between grapheme clusters (Unicode UAX #29: an accented letter, a flag
+    or a family emoji stays whole), each as wide as a reader sees it: two columns when it
+    holds an East Asian Wide or Full-width character (UAX #11: ideographs, kana), else
+    one. Text without a space to cut at (Chinese, Japanese, one long word) is cut between
+    two clusters.
     """
     clusters = regex.findall(r"\X", " ".join(str(text).split()))
-    if len(clusters) <= width:
+    sizes = [columns(c) for c in clusters]
+    if sum(sizes) <= width:
         return "".join(clusters)
-    room = max(0, width - len(end))
+    room = max(0, width - columns(end))
+    cut = sum(1 for used in accumulate(sizes) if used <= room)  # the clusters that fit
     # The last space at or before the cut: the words before it are whole.
-    space = next((i for i in range(room, 0, -1) if clusters[i] == " "), None)
-    head = "".join(clusters[: space if space else room])
+    space = next((i for i in range(min(cut, len(clusters) - 1), 0, -1) if clusters[i] == " "), None)
+    head = "".join(clusters[: space if space else cut])
     return head.rstrip(" ,;:–—-") + end

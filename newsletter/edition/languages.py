@@ -23,7 +23,8 @@ from gettext import NullTranslations
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, get_day_names
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
@@ -34,10 +35,13 @@ from .templates import CATALOG_FOLDER
 log = logging.getLogger("newsletter")
 
 TEMPLATE_CATALOG = "messages.pot"
+MISSING_SHOWN = 3  # the warning names the first few missing messages, then counts
 DATE_FORMS = ("full", "long", "medium", "short")
 # The bare "en" (the default) keeps the day-month-year form this project has always
 # written; "en-US", "en-GB"... get CLDR's own.
 _PLAIN_ENGLISH = {"full": "EEEE d MMMM y", "long": "d MMMM y", "MMMd": "d MMM"}
+# What Python's %-formatting with a mapping reads (Jinja's gettext always formats).
+_PLACEHOLDER = re.compile(r"%%|%\([^)]*\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 _PO_LINE = re.compile(
     r'\s*(?:(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+)?"(?:[^"\\]|\\.)*"\s*'
 )
@@ -50,18 +54,30 @@ def babel_locale(tag: str) -> Locale:
         ValueError: CLDR has no data for it (``xx``, ``klingon``).
     """
     try:
-        return Locale.parse(tag.replace("-", "_"))
+        return Locale.parse(tag.replace("_", "-"), sep="-")
     except (UnknownLocaleError, ValueError, TypeError) as exc:
         raise ValueError(f"CLDR has no language {tag!r}") from exc
 
 
 def catalog_names(tag: str) -> tuple[str, ...]:
-    """The catalog files of a tag, general first: ``pt-BR`` → ``pt.po``, ``pt_BR.po``."""
-    parts = tag.replace("_", "-").split("-")
-    names = [f"{parts[0].lower()}.po"]
-    if len(parts) > 1:
-        names.append(f"{parts[0].lower()}_{'_'.join(parts[1:])}.po")
-    return tuple(names)
+    """The catalog files a tag reads, general first, from the locale CLDR parses it to
+    (so case, aliases and likely scripts count): ``pt-br`` → ``pt.po``, ``pt_BR.po``;
+    ``zh-TW`` → ``zh_Hant.po``, ``zh_TW.po``, ``zh_Hant_TW.po`` (never ``zh.po``, which is
+    Simplified Chinese); ``iw`` → ``he.po``, ``he_IL.po``.
+
+    Raises:
+        ValueError: CLDR has no data for it.
+    """
+    locale = babel_locale(tag)
+    lang, script, territory = locale.language, locale.script, locale.territory
+    names = [] if lang == "zh" and script == "Hant" else [lang]
+    if script:
+        names.append(f"{lang}_{script}")
+    if territory:
+        names.append(f"{lang}_{territory}")
+        if script:
+            names.append(f"{lang}_{script}_{territory}")
+    return tuple(f"{name}.po" for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +147,7 @@ def find_language(tag: str, sources: Mapping[str, str]) -> Language:
         ValueError: CLDR does not know ``tag``.
         InputError: a catalog is malformed (naming the file and line).
     """
-    locale = babel_locale(tag)  # unknown: ValueError before anything else
-    names = catalog_names(tag)
-    if locale.language == "zh" and locale.script == "Hant":
-        names = names[1:]  # zh.po is Simplified Chinese: not for a Traditional reader
+    names = [name.lower() for name in catalog_names(tag)]  # unknown tag: ValueError
     picked = tuple((path, text) for path, text in sources.items() if _file_name(path) in names)
     # General before specific (pt, then pt_BR); a stable sort keeps, for each name, the
     # package's before the user's, so the user's wins.
@@ -144,25 +157,25 @@ def find_language(tag: str, sources: Mapping[str, str]) -> Language:
 
 
 def _file_name(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1]
+    """The file's name, lower case (``pt_br.po`` is ``pt_BR.po`` on any file system)."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1].lower()
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled(tag: str, picked: tuple[tuple[str, str], ...], template: str) -> Language:
     """Compile once per process for the same sources (~10 ms a catalog with Babel)."""
     locale = babel_locale(tag)
-    translations: NullTranslations = NullTranslations()
-    translated: set[str] = set()
+    # One catalog under CLDR's plural rule for the locale (Babel's default without a
+    # Plural-Forms header): the later file's translation of a message replaces the
+    # earlier's, plural forms included.
+    merged = Catalog(locale=locale)
     for path, text in picked:
-        catalog = _read_catalog(path, text, locale)
-        translated |= {
-            _msgid(m.id) for m in catalog if m.id and not m.fuzzy and _complete(m.string)
-        }
-        compiled = _translations(catalog)
-        if isinstance(translations, Translations):
-            translations.merge(compiled)
-        else:
-            translations = compiled
+        for message in _read_catalog(path, text, locale):
+            if message.id and not message.fuzzy and _complete(message.string):
+                merged.delete(message.id, message.context)
+                merged[message.id] = message
+    translations = _translations(merged)
+    translated = {_msgid(m.id) for m in merged if m.id}
     expected = _template_ids(template)
     missing = () if locale.language == "en" else tuple(i for i in expected if i not in translated)
     language = Language(tag, locale, translations, tuple(p for p, _ in picked), missing)
@@ -179,7 +192,8 @@ def _read_catalog(path: str, text: str, locale: Locale) -> Catalog:
     """Parse a ``.po`` text strictly: a broken file is the user's to fix, with its line.
 
     Raises:
-        InputError: malformed (``fr.po:12: ...``).
+        InputError: malformed, a plural rule other than CLDR's for ``locale``, or a
+            translation whose placeholders are not its message's (``fr.po:12: ...``).
     """
     hint = "fix the line (msgid/msgstr pairs in double quotes), or remove the file"
     for number, line in enumerate(text.splitlines(), 1):
@@ -187,13 +201,64 @@ def _read_catalog(path: str, text: str, locale: Locale) -> Catalog:
         if line.strip() and not line.lstrip().startswith("#") and not _PO_LINE.fullmatch(line):
             raise InputError(f"{path}:{number}: not a valid .po line: {line.strip()}", hint)
     try:
-        return read_po(io.StringIO(text), locale=locale, abort_invalid=True)
+        catalog = read_po(io.StringIO(text), locale=locale, abort_invalid=True)
     except PoFileError as exc:
         line = getattr(exc, "lineno", 0) + 1  # Babel counts from 0
+        raise InputError(f"{path}:{line}: not a valid .po catalog: {exc}", hint) from None
+    _check_plural_rule(path, text, catalog, locale)
+    for message, errors in catalog.check():  # Babel: placeholders, number of plural forms
+        if message.fuzzy:
+            continue  # never used: a changed sentence awaiting its translator
         raise InputError(
-            f"{path}:{line}: not a valid .po catalog: {exc}",
-            "fix the line (msgid/msgstr pairs in double quotes), or remove the file",
-        ) from None
+            f"{path}:{message.lineno}: the translation of {_msgid(message.id)!r}: {errors[0]}",
+            "use exactly the %(name)s placeholders of the msgid (as written there)",
+        )
+    for message in catalog:
+        _check_percent(path, message)
+    return catalog
+
+
+def _check_plural_rule(path: str, text: str, catalog: Catalog, locale: Locale) -> None:
+    """A catalog's plural forms are CLDR's for the language: they are merged with the
+    shipped ones and picked by CLDR's rule (Babel ``get_plural``).
+
+    Raises:
+        InputError: its ``Plural-Forms`` header gives another number of forms.
+    """
+    cldr = get_plural(locale)
+    if catalog.num_plurals == cldr.num_plurals:
+        return
+    line = next((n for n, t in enumerate(text.splitlines(), 1) if "Plural-Forms:" in t), 1)
+    raise InputError(
+        f"{path}:{line}: Plural-Forms gives {catalog.num_plurals} plural form(s); CLDR gives "
+        f"{locale} {cldr.num_plurals}",
+        f'write "Plural-Forms: {cldr.plural_forms}\\n" and that many msgstr[N] per plural message',
+    )
+
+
+def _check_percent(path: str, message: Message) -> None:
+    """The templates' gettext formats every translation with ``%`` (Jinja's newstyle
+    gettext), so a lone ``%`` (``100% sûr``) would break the render: it is written ``%%``.
+
+    Raises:
+        InputError: a translation is not a valid format string where its msgid is.
+    """
+    ids = message.id if isinstance(message.id, tuple | list) else (message.id,)
+    strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
+    if not message.id or message.fuzzy or not _formats(ids[0]):
+        return
+    for string in strings:
+        if string and not _formats(string):
+            raise InputError(
+                f"{path}:{message.lineno}: the translation of "
+                f"{_msgid(message.id)!r} has a lone % ({string!r})",
+                "write a percent sign as %% in a .po translation",
+            )
+
+
+def _formats(text: str) -> bool:
+    """Every ``%`` of ``text`` is ``%%`` or a named placeholder (``%(name)s``)."""
+    return "%" not in _PLACEHOLDER.sub("", text)
 
 
 def _translations(catalog: Catalog) -> Translations:
@@ -226,9 +291,12 @@ def missing_report(language: Language) -> str:
             f"add <templates>/{CATALOG_FOLDER}/{catalog_names(language.tag)[0]} to translate "
             "them (README: Languages)"
         )
-    shown = "; ".join(repr(m) for m in language.missing)
+    missing = language.missing
+    shown = ", ".join(repr(m) for m in missing[:MISSING_SHOWN])
+    more = f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else ""
     return (
-        f"language {language.tag}: {len(language.missing)} message(s) not translated, shown "
-        f"in English: {shown}; add them to <templates>/{CATALOG_FOLDER}/"
-        f"{catalog_names(language.tag)[-1]} (README: Languages)"
+        f"language {language.tag}: {len(missing)} message(s) not translated, shown in English: "
+        f"{shown}{more}; add them to <templates>/{CATALOG_FOLDER}/"
+        f"{catalog_names(language.tag)[-1]} (every message: {CATALOG_FOLDER}/{TEMPLATE_CATALOG}"
+        " of the package; README: Languages)"
     )

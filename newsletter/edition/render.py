@@ -14,7 +14,6 @@ import html
 import logging
 import re
 import secrets
-import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -29,6 +28,7 @@ from .fitting import picture, shorten
 from .languages import Language, find_language
 from .rendered import ListInfo, RenderedEdition, Slot, archive_page_name
 from .templates import catalog_sources
+from .wrapping import columns, wrap
 
 __all__ = ["ListInfo", "RenderedEdition", "Slot", "archive_page_name", "render_edition"]
 
@@ -140,24 +140,9 @@ def make_environment(
     env.filters["format_date"] = language.format_date
     env.filters["format_number"] = language.format_number
     env.filters["shorten"] = shorten
+    env.filters["columns"] = columns
     env.globals["picture"] = picture
     return env
-
-
-def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
-    """Fill a paragraph to ``width`` columns for the plain-text part, every line indented
-    by ``indent`` (the first by ``first`` when given: ``wrap(72, "  ", "* ")``).
-
-    Unlike Jinja's ``wordwrap`` it never breaks a word or a URL, at a hyphen or anywhere.
-    """
-    return textwrap.fill(
-        " ".join(str(text).split()),
-        width=width,
-        initial_indent=indent if first is None else first,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
 
 
 def host(url: str) -> str:
@@ -247,6 +232,12 @@ def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"{exc.name or name}:{exc.lineno}: {exc.message}", "fix the template"
+        ) from None
+    except KeyError as exc:  # a translation's %(name)s the template does not give
+        where = _template_line(exc.__traceback__) or name
+        raise TemplateError(
+            f"{where}: a translation uses the placeholder {exc}, which this message lacks",
+            "write the msgid's own %(name)s placeholders in the .po of the list's language",
         ) from None
     except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as exc:
         where = _template_line(exc.__traceback__) or name
