@@ -26,7 +26,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -34,10 +34,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ..edition.languages import Language
 from ..errors import InputError, NewsletterError
 from ..settings import Settings
-from ..settings.values import list_files, secret_key
+from ..settings.values import accepted_previous_keys, list_files, secret_key
 from ..store.database import Store
 from ..subscribers.changes import apply_if_free, unsubscribe
-from ..subscribers.tokens import UNSUBSCRIBE, TokenCodec, key_fingerprint
+from ..subscribers.tokens import UNSUBSCRIBE, TokenCodec
 from .pagelanguage import pages_language
 
 Clock = Callable[[], datetime]
@@ -53,18 +53,7 @@ def token_codec(
     """The codec for incoming tokens of ``purpose``: the current key, plus each previous key
     until ``previous_secret_keys_days`` after it was first seen listed as previous (recorded
     in the database, so nobody has to write a date down when rotating)."""
-    previous: list[bytes] = []
-    for old in settings.previous_secret_keys:
-        raw = old.get_secret_value().encode()
-        name = f"key_retired.{key_fingerprint(raw)}"
-        retired = store.meta(name)
-        if retired is None:
-            store.set_meta(name, now.isoformat())
-            retired = now.isoformat()
-        if now - datetime.fromisoformat(retired) <= timedelta(
-            days=settings.previous_secret_keys_days
-        ):
-            previous.append(raw)
+    previous = accepted_previous_keys(settings, store, now)
     return TokenCodec(secret_key(settings, store), settings.list_identifier, previous, purpose)
 
 

@@ -317,7 +317,7 @@ def bounce_tokens_of(
     """``bounce_tokens`` with the list's key (the setting, or the database's); with ``now``
     (reading bounces), tokens of each previous key verify for ``previous_secret_keys_days``
     after it was first seen listed as previous, as unsubscribe links do
-    (``daemon.web.token_codec``: the same ``key_retired.*`` records)."""
+    (``accepted_previous_keys``, which ``daemon.web.token_codec`` uses too)."""
     previous = [] if now is None else accepted_previous_keys(settings, store, now)
     return bounce_tokens(settings, secret_key(settings, store), previous)
 
@@ -325,7 +325,8 @@ def bounce_tokens_of(
 def accepted_previous_keys(settings: Settings, store: Store, now: datetime) -> list[bytes]:
     """Each key of ``previous_secret_keys`` still accepted at ``now``: until
     ``previous_secret_keys_days`` after it was first seen listed as previous (that moment
-    recorded in the database on first sight)."""
+    recorded in the database on first sight, so nobody has to write a date down when
+    rotating): the rule for unsubscribe links and bounce tokens alike."""
     from ..subscribers.tokens import key_fingerprint
 
     accepted: list[bytes] = []
