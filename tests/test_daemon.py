@@ -210,3 +210,25 @@ def test_collect_schedule_collects_between_sends(project, serve) -> None:
     assert body["next_collect"] is not None and body["last_run"] is None
     assert daemon.stop() == 0
     assert not (project.path / "outbox").exists()  # collecting sends nothing
+
+
+def test_healthz_says_when_the_bounce_mailbox_is_read_next(project, serve) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (project.path / "bouncebox" / sub).mkdir(parents=True)
+    env = {
+        "NEWSLETTER_SCHEDULE": "0 7 1 1 *",
+        "NEWSLETTER_BOUNCE_MAILBOX": "bouncebox",
+        "NEWSLETTER_BOUNCE_SCHEDULE": "0 3 1 1 *",
+    }
+    daemon = serve(env)
+    daemon.wait_for("listening")
+    body = daemon.health()[1]
+    assert body["next_bounces"] is not None and body["next_bounces"][5:16] == "01-01T03:00"
+    assert daemon.stop() == 0
+
+
+def test_healthz_without_a_bounce_schedule_has_no_next_bounce_read(project, serve) -> None:
+    daemon = serve({"NEWSLETTER_SCHEDULE": "0 7 1 1 *"})
+    daemon.wait_for("listening")
+    assert daemon.health()[1]["next_bounces"] is None
+    assert daemon.stop() == 0

@@ -38,6 +38,7 @@ class HealthState:
     timezone: str
     next_send: Callable[[], datetime | None] = lambda: None
     next_collect: Callable[[], datetime | None] = lambda: None
+    next_bounces: Callable[[], datetime | None] = lambda: None  # reading the bounce mailbox
     running: bool = False
     last_run: RunRecord | None = None
     last_error: tuple[datetime, str] | None = None
@@ -78,6 +79,7 @@ class HealthState:
             "waiting": self.waiting,
             "next_run": _iso(self.next_send()),
             "next_collect": _iso(self.next_collect()),
+            "next_bounces": _iso(self.next_bounces()),
             "last_error": None
             if self.last_error is None
             else {"time": _iso(self.last_error[0]), "message": self.last_error[1]},

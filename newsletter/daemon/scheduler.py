@@ -305,7 +305,10 @@ class Daemon:
             )
             self.health.next_collect = lambda: collect.next_run_time
         if self.bounces.trigger is not None:
-            self.scheduler.add_job(self.scheduled_bounces, self.bounces.trigger, id="bounces")
+            bounces = self.scheduler.add_job(
+                self.scheduled_bounces, self.bounces.trigger, id="bounces"
+            )
+            self.health.next_bounces = lambda: bounces.next_run_time
         self.scheduler.start()
 
     def announce(self) -> None:
