@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from feedserver import FeedServer, serving
 from htmlcheck import html_parts, invalid_attributes, rendered_html_in
 from smtpserver import Recorder, start_server
 
@@ -159,3 +160,10 @@ def smtp() -> Iterator[tuple[Recorder, str]]:
         if (bad := invalid_attributes(html))
     ]
     assert invalid == []
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    """A real HTTP server on loopback serving fixture feeds and pictures (tests/feedserver.py)."""
+    with serving() as server:
+        yield server

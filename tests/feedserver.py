@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from PIL import Image
 
 Reply = tuple[int, dict[str, str], bytes]
 Route = Callable[[dict[str, str]], Reply]
@@ -68,6 +71,20 @@ def start(server: FeedServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
     return httpd, thread
 
 
+@contextlib.contextmanager
+def serving() -> Iterator[FeedServer]:
+    """A ``FeedServer`` on loopback for the ``with`` block, shut down after it (the
+    ``feeds`` fixture of conftest.py; a second one where a test needs another host)."""
+    server = FeedServer()
+    httpd, thread = start(server)
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
 # --- fixture documents ------------------------------------------------------------------------
 
 
@@ -114,3 +131,12 @@ def slow(seconds: float, reply: Reply) -> Route:
         return reply
 
     return route
+
+
+def picture(
+    size: tuple[int, int], fmt: str = "PNG", colour: tuple[int, int, int] = (200, 120, 40)
+) -> bytes:
+    """A real picture file of ``size`` pixels (Pillow), to serve as an article's image."""
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, fmt)
+    return out.getvalue()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator
 
-import pytest
 from conftest import Project
-from feedserver import FeedServer, rss, rss_item, start
+from feedserver import FeedServer, rss, rss_item
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">
@@ -174,18 +172,6 @@ def test_a_folder_with_a_bad_file_says_what_it_skipped(project: Project) -> None
     extra = listing(project)["extra"]
     assert (extra["status"], extra["items"]) == ("ok, 1 file skipped", "1 item")
     assert extra["last error"].startswith("extra/bad.md:1: no front matter")
-
-
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    server = FeedServer()
-    httpd, thread = start(server)
-    try:
-        yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def test_folders_are_recorded_next_to_feeds(project: Project, feeds: FeedServer) -> None:

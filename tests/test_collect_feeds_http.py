@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import mailbox
-from collections.abc import Iterator
 
-import pytest
 from conftest import Project
-from feedserver import FeedServer, hours_ago, rss, rss_item, slow, start
-from PIL import Image
+from feedserver import FeedServer, hours_ago, picture, rss, rss_item, slow
 
 DAY = "2026-11-27"
 
@@ -36,18 +32,6 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    server = FeedServer()
-    httpd, thread = start(server)
-    try:
-        yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
-
-
 def _config(project: Project, urls: list[str], extra: str = "") -> None:
     tables = "".join(f'\n[[sources]]\nurl = "{u}"\n' for u in urls)
     project.write("newsletter.toml", f"feed_timeout = 2\n{extra}\n{tables}")
@@ -65,9 +49,8 @@ def _outbox_html(project: Project) -> str:
 def _serve_good_feeds(feeds: FeedServer) -> list[str]:
     base = feeds.url("")
     # The Atom entry's photo is there (a picture that is not found is left out).
-    photo = io.BytesIO()
-    Image.new("RGB", (640, 480), (90, 120, 160)).save(photo, "JPEG")
-    feeds.add("/blog/images/photo.jpg", photo.getvalue(), "image/jpeg")
+    photo = picture((640, 480), "JPEG", colour=(90, 120, 160))
+    feeds.add("/blog/images/photo.jpg", photo, "image/jpeg")
     feeds.add(
         "/guid.xml",
         rss(

@@ -8,35 +8,17 @@ import io
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import Project
-from feedserver import FeedServer, Reply, rss, rss_item, slow, start
+from feedserver import FeedServer, Reply, picture, rss, rss_item, serving, slow
 from PIL import Image
 
 from newsletter.collect.images import FIRST_BYTES, MAX_BYTES, size_of
 from newsletter.collect.outside import internal
-
-
-def picture(size: tuple[int, int], fmt: str = "PNG") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 120, 40)).save(out, fmt)
-    return out.getvalue()
-
-
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    server = FeedServer()
-    httpd, thread = start(server)
-    try:
-        yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def serve_feed(feeds: FeedServer, pictures: dict[str, str], path: str = "/news.xml") -> str:
@@ -368,9 +350,8 @@ def test_a_size_past_a_large_icc_profile_is_read_from_one_more_part(
 def test_pictures_on_internal_addresses_other_than_the_feeds_own_are_not_fetched(
     project: Project, feeds: FeedServer
 ) -> None:
-    other = FeedServer()  # another service on this machine: a feed must not reach it
-    httpd, thread = start(other)
-    try:
+    # another service on this machine: a feed must not reach it
+    with serving() as other:
         other.add("/img/inside", picture((50, 50)), "image/png")
         moved = other.url("/img/inside")
         feeds.routes["/img/hop"] = lambda _h: (302, {"Location": moved}, b"")
@@ -391,10 +372,6 @@ def test_pictures_on_internal_addresses_other_than_the_feeds_own_are_not_fetched
         run = project.run("collect")
         took = time.monotonic() - started
         images_in_preview(project)  # a preview refuses them too
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
     assert run.code == 0, run.err
     assert other.log == []  # not one request reached the other service, redirect included

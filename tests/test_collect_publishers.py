@@ -4,33 +4,17 @@ HTML part) and what the operator's terminal shows."""
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from conftest import Project, Run
-from feedserver import FeedServer, hours_ago, rfc822, rss, rss_item, start
-from PIL import Image
+from feedserver import FeedServer, hours_ago, picture, rfc822, rss, rss_item
 from smtpserver import Recorder
 
 ESC = "\x1b"
 READER = "ada@example.com"
-
-
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    server = FeedServer()
-    httpd, thread = start(server)
-    try:
-        yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def configure(project: Project, urls: list[str], extra: str = "", seeds: bool = False) -> None:
@@ -269,9 +253,7 @@ def test_feeds_that_give_nothing_say_why_and_the_send_still_goes_out(
 
 
 def jpeg(size: tuple[int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (90, 120, 90)).save(out, "JPEG")
-    return out.getvalue()
+    return picture(size, "JPEG", colour=(90, 120, 90))
 
 
 def test_an_image_only_post_is_titled_from_its_feed_and_day(

@@ -9,15 +9,13 @@ with the reason, only where no Chromium is installed.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Project
-from feedserver import FeedServer, rss, rss_item, start
-from PIL import Image
+from feedserver import FeedServer, picture, rss, rss_item, serving
 
 from newsletter.edition.browser import Browser, find_chromium
 
@@ -43,22 +41,10 @@ LEAD = (
 )
 
 
-def png(size: tuple[int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (70, 110, 160)).save(out, "PNG")
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[FeedServer]:
-    feeds = FeedServer()
-    httpd, thread = start(feeds)
-    try:
+    with serving() as feeds:
         yield feeds
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def serve_twenty_stories(feeds: FeedServer) -> list[str]:
@@ -68,15 +54,15 @@ def serve_twenty_stories(feeds: FeedServer) -> list[str]:
         items = []
         for i in range(5):
             n = s * 5 + i
-            picture = f"/img/{n}.png"
-            feeds.add(picture, png(SHAPES[n % len(SHAPES)]), "image/png")
+            path = f"/img/{n}.png"
+            feeds.add(path, picture(SHAPES[n % len(SHAPES)], colour=(70, 110, 160)), "image/png")
             items.append(
                 rss_item(
                     f"{HEADLINES[n % len(HEADLINES)]} ({n})",
                     guid=f"story-{n}",
                     link=feeds.url(f"/story/{n}"),
                     age_hours=1 + n,
-                    description=f'<p><img src="{feeds.url(picture)}" alt="Picture {n}"></p>'
+                    description=f'<p><img src="{feeds.url(path)}" alt="Picture {n}"></p>'
                     f"<p>{LEAD}</p>",
                 )
             )
