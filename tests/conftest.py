@@ -26,6 +26,17 @@ SENDER = {
     "NEWSLETTER_POSTAL_ADDRESS": "Daily Newsletter, 2 Test Road, Testville",
 }
 
+# Retries at once in tests of deferrals and reconnects (a user's defaults are seconds).
+FAST_RETRIES = {"NEWSLETTER_RETRY_BACKOFF": "0.01", "NEWSLETTER_RETRY_BACKOFF_MAX": "0.05"}
+
+
+def many_subscribers(project: Project, n: int) -> list[str]:
+    """Write a list of ``n`` readers (reader00000@example.com, ...); returns their addresses."""
+    emails = [f"reader{i:05d}@example.com" for i in range(n)]
+    lines = ["email,name"] + [f"{e},Reader {i}" for i, e in enumerate(emails)]
+    project.write("subscribers/subscribers.csv", "\n".join(lines) + "\n")
+    return emails
+
 
 def with_sender(env: dict[str, str], folder: Path | None = None) -> dict[str, str]:
     """``env`` plus ``SENDER`` when it sends over SMTP; the test's own values win, in

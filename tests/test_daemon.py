@@ -12,11 +12,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ACTIVE, Project
+from conftest import ACTIVE, FAST_RETRIES, Project
 from daemonproc import Served
 from smtpserver import free_port
-
-FAST = {"NEWSLETTER_RETRY_BACKOFF": "0.01", "NEWSLETTER_RETRY_BACKOFF_MAX": "0.05"}
 
 Serve = Callable[..., Served]
 
@@ -27,7 +25,7 @@ def serve(project: Project) -> Iterator[Serve]:
     started: list[Served] = []
 
     def start(env: dict[str, str], *options: str) -> Served:
-        served = Served(project.path, {**FAST, **env}, *options)
+        served = Served(project.path, {**FAST_RETRIES, **env}, *options)
         started.append(served)
         return served
 

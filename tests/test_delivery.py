@@ -14,22 +14,14 @@ import subprocess
 import sys
 import time
 
-from conftest import Project, with_sender
+from conftest import FAST_RETRIES, Project, many_subscribers, with_sender
 from smtpserver import Recorder
 
 DAY = "2026-11-27"
-FAST = {"NEWSLETTER_RETRY_BACKOFF": "0.01", "NEWSLETTER_RETRY_BACKOFF_MAX": "0.05"}
-
-
-def subscribers(project: Project, n: int) -> list[str]:
-    emails = [f"reader{i:05d}@example.com" for i in range(n)]
-    lines = ["email,name"] + [f"{e},Reader {i}" for i, e in enumerate(emails)]
-    project.write("subscribers/subscribers.csv", "\n".join(lines) + "\n")
-    return emails
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
-    return {"NEWSLETTER_SMTP_URL": url, **FAST, **extra}
+    return {"NEWSLETTER_SMTP_URL": url, **FAST_RETRIES, **extra}
 
 
 def ledger(project: Project) -> dict[str, str]:
@@ -39,7 +31,7 @@ def ledger(project: Project) -> dict[str, str]:
 
 def test_temporary_failures_are_retried_in_the_run(project: Project, smtp) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 6)
+    emails = many_subscribers(project, 6)
     recorder.temporary[emails[1]] = ["451 4.7.1 greylisted", "452 4.3.1 busy"]
     recorder.temporary[emails[2]] = ["454 4.7.0 throttling: slow down"]
 
@@ -54,7 +46,7 @@ def test_deferred_after_max_attempts_then_the_next_run_delivers_once(
     project: Project, smtp
 ) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 5)
+    emails = many_subscribers(project, 5)
     recorder.temporary[emails[0]] = ["451 4.3.0 try later"] * 3  # = max_attempts
 
     run = project.run("send", "--date", DAY, env=env(url))
@@ -73,7 +65,7 @@ def test_permanent_failure_is_recorded_and_no_such_user_marks_the_subscriber_bou
     project: Project, smtp
 ) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 4)
+    emails = many_subscribers(project, 4)
     recorder.rcpt_replies[emails[1]] = "550 5.1.1 no such user"
     recorder.rcpt_replies[emails[2]] = "554 5.7.1 rejected by policy"
 
@@ -105,7 +97,7 @@ def test_a_connection_dropped_after_the_message_leaves_it_in_doubt_and_the_rest_
     is in doubt, named, counted, never resent silently in the same run; the connection is
     reopened for the others; the next run sends it again and says it may be a copy."""
     recorder, url = smtp
-    emails = subscribers(project, 30)
+    emails = many_subscribers(project, 30)
     recorder.drop_after = 7
 
     run = project.run("send", "--date", DAY, env=env(url, NEWSLETTER_SMTP_CONNECTIONS="2"))
@@ -129,7 +121,7 @@ def test_connections_are_reused_and_renewed_after_the_configured_count(
     project: Project, smtp
 ) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 20)
+    emails = many_subscribers(project, 20)
     extra = {"NEWSLETTER_SMTP_CONNECTIONS": "1", "NEWSLETTER_SMTP_MESSAGES_PER_CONNECTION": "5"}
 
     assert project.run("send", "--date", DAY, env=env(url, **extra)).code == 0
@@ -140,7 +132,7 @@ def test_connections_are_reused_and_renewed_after_the_configured_count(
 
 def test_a_slow_server_times_out_and_the_message_is_retried(project: Project, smtp) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 2)
+    emails = many_subscribers(project, 2)
     recorder.delay = 1.5
     extra = {"NEWSLETTER_SMTP_TIMEOUT": "0.5", "NEWSLETTER_SMTP_CONNECTIONS": "1"}
 
@@ -159,7 +151,7 @@ def test_a_slow_server_times_out_and_the_message_is_retried(project: Project, sm
 
 def test_many_consecutive_failures_pause_the_run(project: Project, smtp) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 40)
+    emails = many_subscribers(project, 40)
     recorder.every_rcpt = "451 4.3.0 mail system overloaded"
     extra = {"NEWSLETTER_PAUSE_AFTER_FAILURES": "5", "NEWSLETTER_SMTP_CONNECTIONS": "1"}
 
@@ -176,7 +168,7 @@ def test_many_consecutive_failures_pause_the_run(project: Project, smtp) -> None
 
 def test_a_rolling_window_limit_holds_across_runs(project: Project, smtp) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 5)
+    emails = many_subscribers(project, 5)
     extra = {"NEWSLETTER_RATE_LIMIT": "3/min", "NEWSLETTER_MAX_RATE_WAIT": "1"}
 
     first = project.run("send", "--date", DAY, env=env(url, **extra))
@@ -193,7 +185,7 @@ def test_a_rolling_window_limit_holds_across_runs(project: Project, smtp) -> Non
 
 def test_a_per_second_rate_spaces_the_messages(project: Project, smtp) -> None:
     recorder, url = smtp
-    subscribers(project, 12)
+    many_subscribers(project, 12)
     start = time.monotonic()
     run = project.run("send", "--date", DAY, env=env(url, NEWSLETTER_RATE_LIMIT="10/s"))
     assert run.code == 0, run.err
@@ -209,7 +201,7 @@ def test_bad_rate_limit_is_a_config_error(project: Project) -> None:
 
 def test_subscribers_added_later_get_the_edition_on_the_next_run(project: Project, smtp) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 3)
+    emails = many_subscribers(project, 3)
     assert project.run("send", "--date", DAY, env=env(url)).code == 0
     with (project.path / "subscribers/subscribers.csv").open("a") as handle:
         handle.write("late@example.com,Late Comer\n")
@@ -223,7 +215,7 @@ def test_subscribers_added_later_get_the_edition_on_the_next_run(project: Projec
 
 def test_retry_deferred_retries_only_the_deferred(project: Project, smtp) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 3)
+    emails = many_subscribers(project, 3)
     recorder.temporary[emails[0]] = ["450 4.2.0 mailbox busy"]  # deferred to the next run
     assert project.run("send", "--date", DAY, env=env(url)).code == 1
     with (project.path / "subscribers/subscribers.csv").open("a") as handle:
@@ -257,7 +249,7 @@ def test_sigkill_mid_send_then_rerun_misses_nobody_and_repeats_only_in_doubt(
     project: Project, smtp
 ) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 120)
+    emails = many_subscribers(project, 120)
     recorder.delay = 0.01
     proc = _start_send(project, url, NEWSLETTER_SMTP_CONNECTIONS="4")
     _wait_for(recorder, 30)
@@ -283,7 +275,7 @@ def test_sigterm_finishes_in_flight_messages_and_a_rerun_completes_without_dupli
     project: Project, smtp
 ) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 120)
+    emails = many_subscribers(project, 120)
     recorder.delay = 0.01
     proc = _start_send(project, url, NEWSLETTER_SMTP_CONNECTIONS="4")
     _wait_for(recorder, 30)
@@ -305,7 +297,7 @@ def test_status_shows_counts_and_export_writes_one_row_per_recipient(
     project: Project, smtp
 ) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 4)
+    emails = many_subscribers(project, 4)
     recorder.rcpt_replies[emails[3]] = "550 5.1.1 no such user"
     assert project.run("send", "--date", DAY, env=env(url)).code == 1
 
@@ -327,7 +319,7 @@ def test_json_logs_for_log_collectors(project: Project, smtp) -> None:
     import json
 
     recorder, url = smtp
-    emails = subscribers(project, 3)
+    emails = many_subscribers(project, 3)
     recorder.rcpt_replies[emails[0]] = "550 5.7.1 rejected"
     run = project.run("--log-format", "json", "send", "--date", DAY, env=env(url))
 
@@ -341,7 +333,7 @@ def test_json_logs_for_log_collectors(project: Project, smtp) -> None:
 
 def test_in_doubt_is_held_until_retry_deferred_when_set_to_hold(project: Project, smtp) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 8)
+    emails = many_subscribers(project, 8)
     recorder.drop_after = 3  # the 4th message: the server hangs up after its final dot
     hold = {"NEWSLETTER_IN_DOUBT": "hold", "NEWSLETTER_SMTP_CONNECTIONS": "1"}
 
@@ -366,7 +358,7 @@ def test_a_rerun_sends_new_subscribers_before_retries_and_expires_old_deferrals(
     project: Project, smtp
 ) -> None:
     recorder, url = smtp
-    emails = subscribers(project, 4)
+    emails = many_subscribers(project, 4)
     for email in emails[:2]:
         recorder.temporary[email] = ["450 4.2.0 mailbox busy"]
     one = {"NEWSLETTER_SMTP_CONNECTIONS": "1"}

@@ -19,12 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Project, Run, with_sender
+from conftest import FAST_RETRIES, Project, Run, many_subscribers, with_sender
 from mounts import Mounts, fill, mounted
 from smtpserver import Recorder
 
 DAY = "2026-11-27"
-FAST = {"NEWSLETTER_RETRY_BACKOFF": "0.01", "NEWSLETTER_RETRY_BACKOFF_MAX": "0.05"}
 INJECT = Path(__file__).with_name("faultinject.py")
 TIMEOUT = 90  # seconds: far more than any of these runs needs; a hang fails the test
 
@@ -35,15 +34,8 @@ def mounts() -> Iterator[Mounts]:
         yield made
 
 
-def subscribers(project: Project, n: int) -> list[str]:
-    emails = [f"reader{i:05d}@example.com" for i in range(n)]
-    lines = ["email,name"] + [f"{e},Reader {i}" for i, e in enumerate(emails)]
-    project.write("subscribers/subscribers.csv", "\n".join(lines) + "\n")
-    return emails
-
-
 def env(url: str, **extra: str) -> dict[str, str]:
-    return {"NEWSLETTER_SMTP_URL": url, **FAST, **extra}
+    return {"NEWSLETTER_SMTP_URL": url, **FAST_RETRIES, **extra}
 
 
 def run_with_fault(project: Project, point: str, after: int, env: dict[str, str]) -> Run:
@@ -115,9 +107,9 @@ def test_a_full_disk_under_the_database_stops_the_send_cleanly_and_a_rerun_compl
     recorder, url = smtp
     disk = mounts.tmpfs(project.path / "db", "2m")
     project.write("newsletter.toml", 'database = "db/newsletter.db"\n')
-    subscribers(project, 1)
+    many_subscribers(project, 1)
     assert project.run("send", "--date", DAY, env=env(url)).code == 0  # edition frozen
-    emails = subscribers(project, 1500)
+    emails = many_subscribers(project, 1500)
     filler = fill(disk, leave=160 * 1024)  # the reserve (64 KB) and a few ledger commits
 
     first = project.run("send", "--date", DAY, env=env(url), timeout=TIMEOUT)
@@ -167,7 +159,7 @@ def test_a_fault_in_a_worker_or_a_ledger_write_stops_the_send_cleanly(
 ) -> None:
     recorder, url = smtp
     after, count, message = CASES[point]
-    subscribers(project, count)
+    many_subscribers(project, count)
 
     first = run_with_fault(project, point, after, env(url))
 
@@ -207,7 +199,7 @@ def test_connections_dropping_after_data_give_the_same_in_doubt_count_as_the_led
 ) -> None:
     from smtpserver import start_server
 
-    emails = subscribers(project, 60)
+    emails = many_subscribers(project, 60)
     recorder = DropsAfterData()
     controller = start_server(recorder)
     url = f"smtp://127.0.0.1:{controller.port}"
@@ -235,10 +227,10 @@ def test_a_full_outbox_gives_the_same_deferred_count_as_the_ledger(
 ) -> None:
     import mailbox
 
-    emails = subscribers(project, 80)
+    emails = many_subscribers(project, 80)
     outbox = mounts.tmpfs(project.path / "outbox", "4m")  # an existing, empty folder
     filler = fill(outbox, leave=8 * 1024)  # room for its folders, not for one message
-    extra = {**FAST, "NEWSLETTER_PAUSE_AFTER_FAILURES": "5"}
+    extra = {**FAST_RETRIES, "NEWSLETTER_PAUSE_AFTER_FAILURES": "5"}
 
     first = project.run("send", "--date", DAY, env=extra, timeout=TIMEOUT)
 
@@ -250,7 +242,7 @@ def test_a_full_outbox_gives_the_same_deferred_count_as_the_ledger(
     assert counts["sent"] == 0 and counts["deferred"] >= 2, first.out
 
     filler.unlink()
-    again = project.run("send", "--date", DAY, env=FAST, timeout=TIMEOUT)
+    again = project.run("send", "--date", DAY, env=FAST_RETRIES, timeout=TIMEOUT)
     assert again.code == 0, again.err
     assert "80 messages written" in again.out
     box = mailbox.Maildir(outbox, create=False)

@@ -15,13 +15,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import Project, Run, with_sender
+from conftest import FAST_RETRIES, Project, Run, many_subscribers, with_sender
 from postfix import Postfix, private_postfix, skip_reason
 
 pytestmark = pytest.mark.skipif(bool(skip_reason()), reason=skip_reason() or "")
 
 DAY = "2026-11-27"
-FAST = {"NEWSLETTER_RETRY_BACKOFF": "0.01", "NEWSLETTER_RETRY_BACKOFF_MAX": "0.05"}
 TIMEOUT = 120
 
 
@@ -31,15 +30,8 @@ def postfix() -> Iterator[Postfix]:
         yield instance
 
 
-def subscribers(project: Project, n: int) -> list[str]:
-    emails = [f"reader{i:05d}@example.com" for i in range(n)]
-    lines = ["email,name"] + [f"{e},Reader {i}" for i, e in enumerate(emails)]
-    project.write("subscribers/subscribers.csv", "\n".join(lines) + "\n")
-    return emails
-
-
 def send(project: Project, postfix: Postfix, *args: str, **extra: str) -> Run:
-    env = {"NEWSLETTER_SMTP_URL": postfix.url, **FAST, **extra}
+    env = {"NEWSLETTER_SMTP_URL": postfix.url, **FAST_RETRIES, **extra}
     return project.run("send", "--date", DAY, *args, env=env, timeout=TIMEOUT)
 
 
@@ -75,9 +67,9 @@ def test_smtpd_killed_mid_send_leaves_only_in_doubt_messages_and_nobody_twice_in
     """Postfix pauses after each message's final dot (``sleep`` in the end-of-data
     restrictions), so ``kill -9`` of its smtpd processes lands in the RFC 1047 window."""
     postfix.configure(smtpd_end_of_data_restrictions="sleep 1, permit")
-    emails = subscribers(project, 12)
+    emails = many_subscribers(project, 12)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    env.update(with_sender({"NEWSLETTER_SMTP_URL": postfix.url, **FAST}, project.path))
+    env.update(with_sender({"NEWSLETTER_SMTP_URL": postfix.url, **FAST_RETRIES}, project.path))
     env["NEWSLETTER_SMTP_CONNECTIONS"] = "2"
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", "--date", DAY],
@@ -121,7 +113,7 @@ def test_smtpd_killed_mid_send_leaves_only_in_doubt_messages_and_nobody_twice_in
 def test_busy_mailboxes_defer_only_themselves_and_never_pause_the_run(
     project: Project, postfix: Postfix
 ) -> None:
-    emails = subscribers(project, 40)
+    emails = many_subscribers(project, 40)
     busy = emails[:16:2]  # 8 of the first 16
     postfix.busy(*busy)
 
@@ -147,7 +139,7 @@ def test_under_the_relays_rate_limit_the_run_slows_down_and_delivers_everyone(
     """Postfix allows 10 messages per 5 s from a client (120/min): the run slows to it,
     says so, and nobody is deferred; one busy mailbox is no throttling."""
     postfix.configure(smtpd_client_message_rate_limit=10, anvil_rate_time_unit="5s")
-    emails = subscribers(project, 30)
+    emails = many_subscribers(project, 30)
     started = time.monotonic()
 
     run = project.run(
@@ -174,7 +166,7 @@ def test_a_size_limit_below_the_message_refuses_the_run_before_sending(
     project: Project, postfix: Postfix
 ) -> None:
     postfix.configure(message_size_limit=10_000, header_size_limit=4096)
-    subscribers(project, 5)
+    many_subscribers(project, 5)
 
     run = send(project, postfix)
 
@@ -193,7 +185,7 @@ def test_a_connection_limit_shrinks_the_pool_and_says_so(
     project: Project, postfix: Postfix
 ) -> None:
     postfix.configure(smtpd_client_connection_count_limit=2)
-    emails = subscribers(project, 40)
+    emails = many_subscribers(project, 40)
 
     run = send(project, postfix, NEWSLETTER_SMTP_CONNECTIONS="4")
     postfix.wait_delivered(40)
@@ -215,7 +207,7 @@ def test_the_relays_reply_is_kept_when_it_hangs_up_after_an_error(
     """Postfix answers the command after its error limit with "421 4.7.0 Error: too many
     errors" and hangs up: the refused recipient fails with its own reply (a bounce), not
     "the relay closed the connection", and the next message goes on a new connection."""
-    emails = subscribers(project, 6)
+    emails = many_subscribers(project, 6)
     postfix.busy(emails[1], emails[4], reply="550 5.1.1 No such user")
     postfix.configure(smtpd_hard_error_limit=1)
 
