@@ -10,6 +10,7 @@ hand-made rendered edition, so Hypothesis can try thousands of names in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import re
@@ -21,6 +22,7 @@ import pytest
 from conftest import Project
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_mail_personalize import CTX as UNSIGNED
 
 from newsletter.edition.rendered import RenderedEdition, Slot
 from newsletter.mail.dkim import DkimSigner, new_private_key
@@ -37,17 +39,7 @@ from newsletter.subscribers.csvfile import clean_field, normalise_address
 
 PEM, RECORD = new_private_key("ed25519")
 SIGNER = DkimSigner(PEM, "nl1", "example.com", timestamp=1795000000)
-CTX = MailContext(
-    from_address="Daily Newsletter <news@example.com>",
-    list_id="daily.example.com",
-    list_name="Daily Newsletter",
-    message_id_domain="example.com",
-    unsubscribe_mailto="news@example.com",
-    public_url="https://news.example.com",
-    secret=b"k" * 32,
-    edition_tag="20261127.1",
-    dkim=SIGNER,
-)
+CTX = dataclasses.replace(UNSIGNED, dkim=SIGNER)  # the personalize tests' list, signed
 NAME_TOKEN, CITY_TOKEN = "nlmabcd1234_0_", "nlmabcd1234_1_"
 SLOTS = {NAME_TOKEN: Slot("name", "reader"), CITY_TOKEN: Slot("city")}
 HEADERS = [
