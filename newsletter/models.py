@@ -77,6 +77,16 @@ def not_taken_counts(items: Iterable[NotTaken]) -> str:
     return ", ".join(f"{counts[r]} {r.value}" for r in NotTakenReason if counts[r])
 
 
+def collection_line(stored: int, not_taken: Iterable[NotTaken], separator: str = "; ") -> str:
+    """What a collection did, as ``collect`` and a send's summary say it: ``"3 new articles
+    stored; not taken: 12 already seen, 1 duplicate"`` (no "not taken" part when there is
+    nothing to count)."""
+    line = f"{stored} new article{'s' * (stored != 1)} stored"
+    if counts := not_taken_counts(not_taken):
+        line += f"{separator}not taken: {counts}"
+    return line
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """A named group of articles, in the order they appear in the edition."""

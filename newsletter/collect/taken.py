@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..models import Article, NotTaken, NotTakenReason, not_taken_counts
+from ..models import Article, NotTaken, NotTakenReason, collection_line
 from ..store.database import Store
 
 
@@ -28,10 +28,7 @@ class Collection:
     def summary(self) -> str:
         """``"3 new articles stored; not taken: 12 already seen, 1 duplicate; 2 pictures
         not measured yet, retried next run"``."""
-        n = len(self.articles)
-        line = f"{n} new article{'s' * (n != 1)} stored"
-        if counts := not_taken_counts(self.not_taken):
-            line += f"; not taken: {counts}"
+        line = collection_line(len(self.articles), self.not_taken)
         if m := self.unmeasured:
             line += f"; {m} picture{'s' * (m != 1)} not measured yet, retried next run"
         return line

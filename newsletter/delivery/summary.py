@@ -9,16 +9,15 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from ..models import RunSummary, not_taken_counts
+from ..models import RunSummary, collection_line, not_taken_counts
 
 
 def summary_line(s: RunSummary, outbox: Path | None, relay: str | None) -> str:
     """The one-line summary of a send; what its collection did not take, when anything,
     at the end (``; collect: 2 new articles stored, not taken: 12 already seen``)."""
     line = _delivery_line(s, outbox, relay)
-    if counts := not_taken_counts(s.not_taken):
-        n = s.collected
-        line += f"; collect: {n} new article{'s' * (n != 1)} stored, not taken: {counts}"
+    if not_taken_counts(s.not_taken):
+        line += "; collect: " + collection_line(s.collected, s.not_taken, separator=", ")
     return line
 
 
