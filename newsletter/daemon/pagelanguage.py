@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from ..edition.languages import Language
 from ..edition.render import language_of
@@ -14,9 +16,15 @@ from ..settings import Settings
 
 def pages_language(settings: Settings) -> Language:
     """The list's language for the daemon's pages; English (said on stderr) when its
-    catalogs cannot be read, so a broken catalog never takes the unsubscribe page down."""
+    catalogs cannot be read, so a broken catalog never takes the unsubscribe page down.
+    Read once per process, as the settings are: not from disk on every request."""
+    return _read_language(settings.templates, settings.language)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_language(templates: Path | None, tag: str) -> Language:
     try:
-        return language_of(load_templates(settings.templates), settings.language)
+        return language_of(load_templates(templates), tag)
     except NewsletterError as exc:
         print(f"newsletter serve: pages in English: {exc}", file=sys.stderr, flush=True)
         return language_of({}, "en")

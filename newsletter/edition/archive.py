@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
-from babel.dates import format_date
-
 from ..errors import InputError
 from ..models import Edition
 from ..store.database import Store
@@ -102,7 +100,8 @@ def atom_feed(pages: Sequence[ArchivePage], info: ListInfo, domain: str, list_id
     )
     first_day = min((p.edition.key for p in pages), default=date(2000, 1, 1))
     _text(feed, "title", info.name)
-    _ = language.gettext if language else (lambda text, **values: text % values)
+    language = language or language_of({}, "en")  # no catalog: the messages as written
+    _ = language.gettext
     _text(feed, "subtitle", _("Every edition of %(name)s", name=info.name))
     _text(feed, "id", f"tag:{domain},{first_day.isoformat()}:{list_id}")
     updated = _stamp(ordered[0].edition.key, zone) if ordered else _stamp(first_day, zone)
@@ -116,7 +115,7 @@ def atom_feed(pages: Sequence[ArchivePage], info: ListInfo, domain: str, list_id
     _text(feed, "generator", "newsletter")
     for page in ordered:
         day = page.edition.key
-        day_text = language.format_date(day, "long") if language else _english_long(day)
+        day_text = language.format_date(day, "long")
         _entry(feed, page, f"{page.edition.lead.title} — {day_text}", base, domain, list_id, zone)
     ET.indent(feed)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
@@ -143,11 +142,6 @@ def _entry(feed: ET.Element, page: ArchivePage, title: str, base: str, domain: s
     )  # fmt: skip
     content = _text(entry, "content", f"<ul>{items}</ul>")
     content.set("type", "html")
-
-
-def _english_long(day: date) -> str:
-    """The long date of the default English templates: ``27 November 2026``."""
-    return format_date(day, "d MMMM y", locale="en")
 
 
 def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:

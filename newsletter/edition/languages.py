@@ -37,9 +37,11 @@ log = logging.getLogger("newsletter")
 TEMPLATE_CATALOG = "messages.pot"
 MISSING_SHOWN = 3  # the warning names the first few missing messages, then counts
 DATE_FORMS = ("full", "long", "medium", "short")
-# The bare "en" (the default) keeps the day-month-year form this project has always
-# written; "en-US", "en-GB"... get CLDR's own.
-_PLAIN_ENGLISH = {"full": "EEEE d MMMM y", "long": "d MMMM y", "MMMd": "d MMM"}
+# The bare "en" (the default, any case) keeps the day-month-year form this project has
+# always written, in every form and skeleton: CLDR's British patterns, the full form
+# without its comma ("Sunday 29 November 2026"); "en-US", "en-GB"... get CLDR's own.
+_DAY_MONTH_ENGLISH = Locale("en", "GB")
+_PLAIN_ENGLISH_FULL = "EEEE d MMMM y"
 # What Python's %-formatting with a mapping reads (Jinja's gettext always formats).
 _PLACEHOLDER = re.compile(r"%%|%\([^)]*\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 _PO_LINE = re.compile(
@@ -119,11 +121,14 @@ class Language:
         2026``; ``long``, ``medium``, ``short``) or a CLDR skeleton (``MMMd``: ``29 nov.``)."""
         if isinstance(day, datetime):
             day = day.date()
-        if self.tag == "en" and form in _PLAIN_ENGLISH:
-            return format_date(day, _PLAIN_ENGLISH[form], locale=self.locale)
+        locale = self.locale
+        if (locale.language, locale.territory, locale.script) == ("en", None, None):
+            if form == "full":
+                return format_date(day, _PLAIN_ENGLISH_FULL, locale=locale)
+            locale = _DAY_MONTH_ENGLISH
         if form in DATE_FORMS:
-            return format_date(day, form, locale=self.locale)
-        return format_skeleton(form, day, locale=self.locale)
+            return format_date(day, form, locale=locale)
+        return format_skeleton(form, day, locale=locale)
 
     def weekday(self, day: date) -> str:
         """The day's name: ``dimanche``, ``Sonntag``, ``日曜日``."""
