@@ -21,6 +21,7 @@ from newsletter.edition.archive import ArchivePage, index_html
 from newsletter.edition.languages import _compiled, catalog_names, find_language
 from newsletter.edition.render import fill_neutral, language_of, render_edition
 from newsletter.edition.templates import catalog_sources, load_templates
+from newsletter.edition.wrapping import columns
 from newsletter.errors import InputError
 
 DAY = date(2026, 11, 29)
@@ -352,3 +353,17 @@ def test_refreshing_the_catalogs_twice_rewrites_nothing_the_second_time(tmp_path
 
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "l").iterdir()}
     assert after == before  # no file rewritten only to bump its POT-Creation-Date
+
+
+def test_a_compact_storys_brief_is_cut_by_display_width_in_chinese() -> None:
+    edition = seed_edition()
+    second = edition.sections[1]
+    story = dataclasses.replace(second.articles[0], summary="央行周三宣布维持基准利率不变" * 12)
+    second = dataclasses.replace(second, articles=(story, *second.articles[1:]))
+    edition = dataclasses.replace(
+        edition, sections=(edition.sections[0], second, *edition.sections[2:])
+    )
+    result = render_edition(edition, load_templates(None), dataclasses.replace(INFO, language="zh"))
+    brief = re.search(r'<p class="brief"[^>]*>([^<]*)</p>', result.html)
+    assert brief is not None and brief.group(1).endswith("…")
+    assert 100 <= columns(brief.group(1)) <= 110  # 110 columns: about 55 ideographs, not 110
