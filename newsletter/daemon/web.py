@@ -39,6 +39,8 @@ from ..store.database import Store
 from ..subscribers.changes import apply_if_free, unsubscribe
 from ..subscribers.tokens import UNSUBSCRIBE, TokenCodec
 from .pagelanguage import pages_language
+from .signup import add_signup_routes
+from .signup import masked as masked_address
 
 Clock = Callable[[], datetime]
 APPLY_EVERY = 60.0  # seconds between attempts to write pending unsubscribes into the CSV
@@ -79,8 +81,6 @@ def make_app(settings: Settings, clock: Clock) -> web.Application:
     app.router.add_get("/unsubscribe/{token}", confirm_page)
     app.router.add_post("/unsubscribe/{token}", one_click)
     if settings.public_url:  # the confirmation links point there
-        from .signup import add_signup_routes
-
         add_signup_routes(app, settings, clock, app[_POOL])
     app.on_cleanup.append(_shutdown_pool)
     app.cleanup_ctx.append(_janitor)
@@ -119,7 +119,7 @@ async def confirm_page(request: web.Request) -> web.Response:
         return _unavailable(exc, lang)
     if not isinstance(email, str):
         return _invalid(lang)
-    name, masked = html.escape(settings.newsletter_name), html.escape(_masked(email))
+    name, masked = html.escape(settings.newsletter_name), html.escape(masked_address(email))
     button = _("Unsubscribe")
     ask = _("Stop sending %(name)s to <strong>%(email)s</strong>?", name=name, email=masked)
     return page(
@@ -147,7 +147,7 @@ async def one_click(request: web.Request) -> web.Response:
         await _in_pool(request, _unsubscribe, app[_SETTINGS], email, app[_CLOCK]())
     except NewsletterError as exc:  # not recorded: never say it was
         return _unavailable(exc, lang)
-    name, masked = html.escape(app[_SETTINGS].newsletter_name), html.escape(_masked(email))
+    name, masked = html.escape(app[_SETTINGS].newsletter_name), html.escape(masked_address(email))
     done = _("<strong>%(email)s</strong> will not receive %(name)s any more.",
              email=masked, name=name)  # fmt: skip
     return page(_("You are unsubscribed"), f"<p>{done}</p>", language=lang)
@@ -189,12 +189,6 @@ def _invalid(lang: Language) -> web.Response:
         "unsubscribe link of a recent message, or reply to it asking to unsubscribe."
     )
     return page(_("This unsubscribe link is not valid"), f"<p>{said}</p>", 400, language=lang)
-
-
-def _masked(email: str) -> str:
-    """``ja…@example.com``: enough to recognise, little for whoever sees the page."""
-    local, _, domain = email.partition("@")
-    return f"{local[:2]}…@{domain}"
 
 
 _STYLE = (
