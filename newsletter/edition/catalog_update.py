@@ -5,12 +5,12 @@ checkout; a maintainer's tool, not used at run time).
     python -m newsletter.edition.catalog_update de sv  # ... and start sv.po if missing
 
 Extracts every message (``{% trans %}``, ``_()``) as ``pybabel extract`` would with
-``MAPPING`` below,
-writes ``templates/locale/messages.pot``, then merges it into each ``<lang>.po`` (new
-messages come in untranslated, removed ones are dropped, changed ones are marked fuzzy),
-as ``pybabel update`` does. A file whose only change would be its ``POT-Creation-Date``
-header is left untouched (no diff to review, no merge conflict). Translate what is new:
-``newsletter preview`` warns of any message a catalog still lacks (README: Languages).
+``MAPPING`` below, writes ``templates/locale/messages.pot``, then merges it into each
+``<lang>.po`` (new messages come in untranslated, removed ones are dropped, changed ones
+are marked fuzzy), as ``pybabel update`` does. A file whose only change would be its
+``POT-Creation-Date`` header is left untouched (no diff to review, no merge conflict).
+Translate what is new: ``newsletter preview`` warns of any message a catalog still
+lacks (README: Languages).
 """
 
 from __future__ import annotations
@@ -41,9 +41,8 @@ OPTIONS = {"templates/**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "true
 
 def extract() -> Catalog:
     """Every message of the templates and pages, as a ``messages.pot`` catalog."""
-    method_map, options_map = MAPPING, OPTIONS
     template = Catalog(project="newsletter", charset="utf-8")
-    found = extract_from_dir(str(ROOT), method_map, options_map, comment_tags=("Translators:",))
+    found = extract_from_dir(str(ROOT), MAPPING, OPTIONS, comment_tags=("Translators:",))
     for filename, lineno, message, comments, context in found:
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template
