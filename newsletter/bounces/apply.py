@@ -38,7 +38,7 @@ from ..store.bounces import SOFT_LIMIT, BounceReports, ReportRow
 from ..store.database import Store
 from ..store.suppressions import COMPLAINT, Suppressions
 from ..subscribers.changes import ListFiles, apply_pending
-from ..subscribers.csvfile import BadRow, read_subscribers
+from ..subscribers.edits import find_subscribers
 from .classify import AUTOREPLY, HARD, SOFT, UNRECOGNISED, Verdict, classify
 from .mailbox import Mailbox, Waiting
 from .verify import Believed, believe
@@ -225,13 +225,7 @@ class BounceRun:
 
     def _on_list(self, emails: set[str]) -> set[str]:
         """Which of these addresses have a row in the CSV (one streaming pass)."""
-        if not emails:
-            return set()
-        found = set()
-        for row in read_subscribers(self.files.subscribers):
-            if not isinstance(row, BadRow) and row.email.lower() in emails:
-                found.add(row.email.lower())
-        return found
+        return set(find_subscribers(self.files.subscribers, emails))
 
 
 def _rows(item: _Pending, believed: list[Believed]) -> list[ReportRow]:
