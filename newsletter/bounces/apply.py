@@ -33,18 +33,19 @@ from email.policy import compat32
 
 from ..mail.verp import BounceTokens
 from ..models import SubscriberStatus
+from ..store.bounces import COMPLAINT as COMPLAINT_REPORT
 from ..store.bounces import SOFT_LIMIT, BounceReports, ReportRow
 from ..store.database import Store
 from ..store.suppressions import COMPLAINT, Suppressions
 from ..subscribers.changes import ListFiles, apply_pending
-from ..subscribers.csvfile import BadRow, read_subscribers
+from ..subscribers.edits import find_subscribers
 from .classify import AUTOREPLY, HARD, SOFT, UNRECOGNISED, Verdict, classify
 from .mailbox import Mailbox, Waiting
 from .verify import Believed, believe
 
 log = logging.getLogger("newsletter")
-FORGED, NOT_LISTED, DUPLICATE = "forged", "not-listed", "duplicate"
-_LEFT_AS = {HARD: "bounced", "complaint": "complained"}
+FORGED, NOT_LISTED = "forged", "not-listed"
+_LEFT_AS = {HARD: "bounced", COMPLAINT_REPORT: "complained"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ class BounceRun:
             return self._unbelieved(message, key, UNRECOGNISED, why)
         if verdict.kind == AUTOREPLY:
             self.summary.autoreplies += 1
-            self._record(message, key, [ReportRow(key, "", AUTOREPLY, None, verdict.detail, "")])
+            self._record(message, key, AUTOREPLY, verdict.detail)
             return None
         if verdict.kind == UNRECOGNISED:
             return self._unbelieved(message, key, UNRECOGNISED, verdict.detail)
@@ -162,23 +163,20 @@ class BounceRun:
         else:
             self.summary.not_listed += 1
         self.summary.listed.append(Listed(message.origin, kind, why))
-        self._record(message, key, [ReportRow(key, "", kind, None, why, "")])
+        self._record(message, key, kind, why)
 
-    def _record(self, message: Waiting, key: str, rows: list[ReportRow]) -> None:
-        rows = [ReportRow(r.report, r.email, r.kind, r.edition_id, r.detail, message.origin)
-                for r in rows]  # fmt: skip
+    def _record(self, message: Waiting, key: str, kind: str, why: str) -> None:
+        """Remember a report that changed nobody (one row, naming nobody)."""
         with self.store.transaction():
-            self.reports.record(rows, self.now)
+            self.reports.record([ReportRow(key, "", kind, None, why, message.origin)], self.now)
 
     def _apply(self, item: _Pending, on_list: set[str]) -> None:
         """Record the believed report and what it changes, in one transaction."""
         listed = [b for b in item.believed if b.email in on_list]
         if not listed:
             return self._not_listed(item)
-        rows = [ReportRow(item.key, b.email, b.kind, b.edition_id, b.detail, item.message.origin)
-                for b in listed]  # fmt: skip
         with self.store.transaction():
-            self.reports.record(rows, self.now)
+            self.reports.record(_rows(item, listed), self.now)
             for believed in listed:
                 self._change(believed, item)
         return None
@@ -195,10 +193,8 @@ class BounceRun:
         recorded = ", ".join(f"{b.email} {_LEFT_AS[b.kind]}" for b in lasting)
         why = f"{who} is not on the list; recorded: {recorded}"
         self.summary.listed.append(Listed(item.message.origin, NOT_LISTED, why))
-        rows = [ReportRow(item.key, b.email, b.kind, b.edition_id, b.detail, item.message.origin)
-                for b in lasting]  # fmt: skip
         with self.store.transaction():
-            self.reports.record(rows, self.now)
+            self.reports.record(_rows(item, lasting), self.now)
             for b in lasting:
                 status = SubscriberStatus.BOUNCED.value if b.kind == HARD else COMPLAINT
                 self.left.record(b.email, status, _source(status), self.now)
@@ -229,13 +225,13 @@ class BounceRun:
 
     def _on_list(self, emails: set[str]) -> set[str]:
         """Which of these addresses have a row in the CSV (one streaming pass)."""
-        if not emails:
-            return set()
-        found = set()
-        for row in read_subscribers(self.files.subscribers):
-            if not isinstance(row, BadRow) and row.email.lower() in emails:
-                found.add(row.email.lower())
-        return found
+        return set(find_subscribers(self.files.subscribers, emails))
+
+
+def _rows(item: _Pending, believed: list[Believed]) -> list[ReportRow]:
+    """The rows that record a believed report, one per recipient in ``believed``."""
+    origin = item.message.origin
+    return [ReportRow(item.key, b.email, b.kind, b.edition_id, b.detail, origin) for b in believed]
 
 
 def _source(status: str) -> str:

@@ -31,6 +31,8 @@ from email.message import Message
 
 from flufl.bounce import all_failures
 
+from ..store.bounces import COMPLAINT, HARD, SOFT
+
 # flufl.bounce logs a detector's exception with its traceback (log.exception) on its own
 # logger, then raises it; with no handler configured Python's last resort prints it on
 # stderr. The exception reaches the caller, which lists the report as malformed: the log
@@ -39,7 +41,6 @@ _FLUFL_LOG = logging.getLogger("flufl.bounce")
 _FLUFL_LOG.addHandler(logging.NullHandler())
 _FLUFL_LOG.propagate = False
 
-HARD, SOFT, COMPLAINT = "hard", "soft", "complaint"
 AUTOREPLY, UNRECOGNISED = "autoreply", "unrecognised"
 COMPLAINT_TYPES = frozenset({"abuse", "fraud"})  # RFC 5965 §7.3 feedback types
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")

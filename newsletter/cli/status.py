@@ -50,10 +50,11 @@ def status_table(settings: Settings, day: date | None) -> str:
         return "no editions yet"
     with Store(settings.database) as store:
         editions = [(e, c) for e, c in store.editions() if day is None or e.day == day]
-        reviews = {e.id: review_lines(settings, store, e, c) for e, c in editions}
         reports = BounceReports(store).counts()
-        for edition, counts in editions:
-            reviews[edition.id] += report_lines(reports.get(edition.id, {}), counts)
+        under = {  # the lines under each edition's row
+            e.id: review_lines(settings, store, e, c) + report_lines(reports.get(e.id, {}), c)
+            for e, c in editions
+        }
     if not editions:
         return f"no edition for {day}" if day else "no editions yet"
     header = "  ".join(f"{c:>8}" for c in COLUMNS.values())
@@ -61,7 +62,7 @@ def status_table(settings: Settings, day: date | None) -> str:
     for edition, counts in editions:
         cells = "  ".join(f"{counts.get(c, 0):>8}" for c in COLUMNS)
         lines.append(f"{edition.day}  {edition.number:>4}  {cells}  {edition.subject}")
-        lines += reviews[edition.id]
+        lines += under[edition.id]
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ from ..store.database import Store
 from ..store.reviews import Reviews
 from ..store.suppressions import Suppressions
 from ..subscribers.consent import describe as describe_left
-from ..subscribers.csvfile import read_subscribers
+from ..subscribers.edits import find_subscribers
 from .sendloop import Policy, SendLoop, Transport, describe
 from .throttle import RateLimiter
 
@@ -62,7 +62,7 @@ async def send_proofs(
     """
     outcomes: dict[str, str] = {}
     left = Suppressions(store).lookup(list(order.recipients))
-    rows = _rows(order.subscribers, order.recipients)
+    rows = find_subscribers(order.subscribers, order.recipients)
     date_header = format_datetime(now)
     jobs = []
     for email in order.recipients:
@@ -116,16 +116,3 @@ class _Outcomes:
 async def _each(jobs: Sequence[Job]) -> AsyncIterator[Job]:
     for job in jobs:
         yield job
-
-
-def _rows(subscribers: Path, emails: Sequence[str]) -> dict[str, Subscriber]:
-    """The editors' own rows of the list (lower-cased address → row), read until all are
-    found; an editor not on the list has none."""
-    wanted = {e.lower() for e in emails}
-    found: dict[str, Subscriber] = {}
-    for row in read_subscribers(subscribers):
-        if isinstance(row, Subscriber) and row.email.lower() in wanted:
-            found.setdefault(row.email.lower(), row)
-            if len(found) == len(wanted):
-                break
-    return found

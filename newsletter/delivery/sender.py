@@ -88,13 +88,9 @@ class Sender:
         self._report_encoding()
         retries: set[str] = set()
         for batch in _batches(self._active()):
-            emails = [s.email for s in batch]
-            statuses = self.store.statuses(self.edition.id, emails)
-            left = self.unsubscribes.lookup(emails)  # the record wins over the CSV
-            for subscriber in batch:
-                if self.unsubscribes.changed():  # the endpoint recorded one during the send
-                    left = self.unsubscribes.lookup(emails)
-                if record := left.get(subscriber.email.lower()):
+            statuses = self.store.statuses(self.edition.id, [s.email for s in batch])
+            for subscriber, record in self._with_records(batch):
+                if record is not None:  # the record wins over the CSV
                     self._skip_left(subscriber, record)
                     continue
                 status = statuses.get(subscriber.email)
@@ -120,12 +116,11 @@ class Sender:
         """The second pass: jobs for the addresses in ``retries`` (taken from the set),
         with the ledger's word on each read again."""
         for batch in _batches(s for s in self._active(count=False) if s.email in retries):
-            emails = [s.email for s in batch]
-            earlier = self.store.retry_states(self.edition.id, emails)
-            for subscriber in batch:
+            earlier = self.store.retry_states(self.edition.id, [s.email for s in batch])
+            for subscriber, record in self._with_records(batch):
                 retries.discard(subscriber.email)  # a duplicate row: the first one only
                 state = earlier.get(subscriber.email)
-                if state is None or self.unsubscribes.lookup([subscriber.email]):
+                if state is None or record is not None:
                     continue
                 if self._expired(subscriber.email, state, now):
                     continue
@@ -137,6 +132,17 @@ class Sender:
                     )  # fmt: skip
                 if job := self._job(subscriber, date_header):
                     yield job
+
+    def _with_records(self, batch: list[Subscriber]) -> Iterator[tuple[Subscriber, Left | None]]:
+        """Each subscriber of ``batch`` with its record of leaving, if any: one query per
+        batch, asked again when another connection committed (an unsubscribe during the
+        send, ``Suppressions.changed``)."""
+        emails = [s.email for s in batch]
+        left = self.unsubscribes.lookup(emails)
+        for subscriber in batch:
+            if self.unsubscribes.changed():
+                left = self.unsubscribes.lookup(emails)
+            yield subscriber, left.get(subscriber.email.lower())
 
     def _held(self, email: str, status: str) -> bool:
         """An earlier run's in-doubt delivery that ``in_doubt = "hold"`` keeps back."""

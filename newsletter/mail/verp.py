@@ -67,29 +67,17 @@ class BounceTokens:
         self.local, self.domain = split_bounce_address(bounce_address)
         self._keys = [derive_key(secret, PURPOSE), *(derive_key(p, PURPOSE) for p in previous)]
 
-    def token(self, number: int, email: str, locator: bytes = _NO_LOCATOR, key: int = 0) -> str:
-        """The token of (edition number, address), carrying ``locator``."""
-        mac = hmac.digest(self._keys[key], f"{number}\n{email.lower()}".encode(), "sha256")
-        raw = struct.pack(">I", number & 0xFFFFFFFF) + locator + mac[:10]
-        return base64.b32encode(raw).decode("ascii").lower()
-
-    def envelope_sender(self, number: int, email: str, message_id: str) -> str:
-        """``bounces+<token>@domain`` for this recipient of edition ``number``, whose copy
-        has ``message_id``."""
-        return self.sender_for(number)(email, message_id)
-
     def sender_for(self, number: int) -> Callable[[str, str], str]:
-        """``envelope_sender`` for one edition, as a function of (address, Message-ID)
-        (the send path calls it per message)."""
+        """For edition ``number``, the function (address, Message-ID of that address's
+        copy) -> ``bounces+<token>@domain``: what is the same for the whole edition is
+        worked out once here, the send path calls the function per message."""
         local, domain, key = f"{self.local}{DELIMITER}", self.domain, self._keys[0]
         prefix = struct.pack(">I", number & 0xFFFFFFFF)
-        head = f"{number}\n"
-        digest, encode = hmac.digest, base64.b32encode
+        encode = base64.b32encode
 
         def sender(email: str, message_id: str) -> str:
-            mac = digest(key, (head + email.lower()).encode(), "sha256")
-            token = encode(prefix + locator_of(message_id) + mac[:10]).decode("ascii").lower()
-            return f"{local}{token}@{domain}"
+            raw = prefix + locator_of(message_id) + _code(key, number, email)
+            return f"{local}{encode(raw).decode('ascii').lower()}@{domain}"
 
         return sender
 
@@ -121,11 +109,13 @@ class BounceTokens:
         if raw is None:
             return False
         number = struct.unpack(">I", raw[:4])[0]
-        message = f"{number}\n{email.lower()}".encode()
-        return any(
-            hmac.compare_digest(hmac.digest(key, message, "sha256")[:10], raw[-10:])
-            for key in self._keys
-        )
+        return any(hmac.compare_digest(_code(key, number, email), raw[-10:]) for key in self._keys)
+
+
+def _code(key: bytes, number: int, email: str) -> bytes:
+    """The token's last 10 bytes: HMAC-SHA256 of ``"<number>\n<address lower-cased>"``
+    under ``key``, truncated to 80 bits (see the module)."""
+    return hmac.digest(key, f"{number}\n{email.lower()}".encode(), "sha256")[:10]
 
 
 def locator_of(message_id: str) -> bytes:

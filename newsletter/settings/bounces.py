@@ -21,8 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from .checks import SettingError, mailbox
-from .cron import parse_schedule
+from .checks import SettingError, mailbox, schedule, unset_if_blank
 
 IMAP_HINT = (
     "write a Maildir path, imaps://user@host/INBOX (TLS, port 993) or "
@@ -48,7 +47,7 @@ class BounceSettings(BaseModel):
     )
     @classmethod
     def _empty_is_unset_bounces(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+        return unset_if_blank(value)
 
     @field_validator("bounce_address")
     @classmethod
@@ -81,12 +80,7 @@ class BounceSettings(BaseModel):
     @field_validator("bounce_schedule")
     @classmethod
     def _bounce_crontab(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from zoneinfo import ZoneInfo
-
-        parse_schedule(value, ZoneInfo("UTC"))  # raises ValueError with the reason
-        return value.strip()
+        return schedule(value)
 
     @model_validator(mode="after")
     def _bounce_combinations(self) -> BounceSettings:

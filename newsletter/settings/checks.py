@@ -10,9 +10,13 @@ from __future__ import annotations
 import math
 import re
 import string
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
+from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
+
+from .cron import parse_schedule
 
 SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
 SMTP_FORMS = "smtp://host:25, smtps://host:465 or smtp+starttls://host:587"
@@ -194,6 +198,24 @@ def language(value: str) -> str:
             "write a BCP 47 tag CLDR knows, such as en, fr, de, ja, zh or ar (README: Languages)",
         ) from exc
     return text
+
+
+def unset_if_blank(value: Any) -> Any:
+    """None for an empty or blank string: ``NEWSLETTER_PUBLIC_URL=`` (or "" in the file)
+    means not set; any other value as it is."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def schedule(value: str | None) -> str | None:
+    """A crontab expression (``settings.cron``), stripped; None when blank.
+
+    Raises:
+        ValueError: not a crontab expression; the message says why.
+    """
+    if value is None or not value.strip():
+        return None
+    parse_schedule(value, ZoneInfo("UTC"))  # raises ValueError with the reason
+    return value.strip()
 
 
 def one_line(value: str, what: str) -> str:

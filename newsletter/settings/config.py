@@ -42,7 +42,7 @@ from . import checks
 from .bounces import BounceSettings
 from .checks import SettingError
 from .checks import listen as split_listen  # HOST:PORT -> (host, port), or ValueError
-from .cron import parse_duration, parse_schedule
+from .cron import parse_duration
 from .origins import Origins, not_json, report
 from .paths import resolve_paths
 
@@ -206,8 +206,7 @@ class Settings(BaseSettings, BounceSettings):
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
-        # NEWSLETTER_PUBLIC_URL= (or "" in the file) means: not set.
-        return None if isinstance(value, str) and not value.strip() else value
+        return checks.unset_if_blank(value)
 
     @field_validator("subscribers", "outbox", "previews", "database", mode="before")
     @classmethod
@@ -230,10 +229,7 @@ class Settings(BaseSettings, BounceSettings):
     @field_validator("schedule", "collect_schedule")
     @classmethod
     def _crontab(cls, value: str | None) -> str | None:
-        if value is not None and value.strip():
-            parse_schedule(value, ZoneInfo("UTC"))  # raises ValueError with the reason
-            return value.strip()
-        return None
+        return checks.schedule(value)
 
     @field_validator("proof_to", mode="before")
     @classmethod

@@ -130,12 +130,22 @@ def unsubscribe(files: ListFiles, email: str, source: str, now: datetime) -> Uns
     """
     with Store(files.database) as store:
         new = Suppressions(store).record(email, SubscriberStatus.UNSUBSCRIBED, source, now)
-        try:
-            with run_lock(files.lock):
-                apply_pending(files, store, now)
-        except LockedError:
-            return Unsubscribed(email, new, applied=False)
-    return Unsubscribed(email, new, applied=True)
+        return Unsubscribed(email, new, applied=apply_when_free(files, store, now))
+
+
+def apply_when_free(files: ListFiles, store: Store, now: datetime) -> bool:
+    """``apply_pending`` over ``store`` right away when the run lock is free; False when a
+    run holds it (that run writes the records into the CSV when it ends).
+
+    Raises:
+        InputError: the CSV cannot be rewritten (the records stay pending).
+    """
+    try:
+        with run_lock(files.lock):
+            apply_pending(files, store, now)
+    except LockedError:
+        return False
+    return True
 
 
 def apply_if_free(files: ListFiles, now: datetime) -> int | None:

@@ -285,11 +285,23 @@ def create_list(path: Path) -> None:
 
 def find_subscriber(path: Path, email: str) -> Subscriber | None:
     """The row for this address (any case), or None. Raises: InputError."""
-    key = email.lower()
+    return find_subscribers(path, [email]).get(email.lower())
+
+
+def find_subscribers(path: Path, emails: Iterable[str]) -> dict[str, Subscriber]:
+    """The rows of these addresses (lower-cased address -> its first usable row), in one
+    streaming pass that stops once all are found; an address not on the list has none.
+    Raises: InputError."""
+    wanted = {e.lower() for e in emails}
+    found: dict[str, Subscriber] = {}
+    if not wanted:
+        return found
     for row in read_subscribers(path):
-        if isinstance(row, Subscriber) and row.email.lower() == key:
-            return row
-    return None
+        if isinstance(row, Subscriber) and row.email.lower() in wanted:
+            found.setdefault(row.email.lower(), row)
+            if len(found) == len(wanted):
+                break
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,12 +30,10 @@ from datetime import UTC, datetime, timedelta
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
-from ..errors import LockedError
 from ..store.consents import Consents, Requests
 from ..store.database import Store
-from ..store.lock import run_lock
 from ..store.suppressions import COMPLAINT, Suppressions
-from .changes import ListFiles, apply_pending
+from .changes import ListFiles, apply_when_free
 from .csvfile import clean_field, normalise_address
 from .tokens import derive_key
 
@@ -226,9 +224,6 @@ def confirm(
         )
         if left is not None:
             table.forget(request.email)  # their new, explicit consent
-        try:
-            with run_lock(files.lock):
-                apply_pending(files, store, now)
-        except LockedError:
+        if not apply_when_free(files, store, now):
             return Confirmed("queued", new)
     return Confirmed("subscribed", new)
