@@ -7,7 +7,25 @@ never shows a traceback for a user mistake.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+
+# Control characters, and the invisible ones that reorder or hide text (zero-width,
+# bidirectional overrides and isolates, the byte-order mark).
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal: every control character (and bidirectional override, which
+    reorders what follows it) as a visible escape like ``\\x1b``, so feed content can
+    neither move the cursor, recolour the screen nor hide what is printed after it. Every
+    message quoting outside data goes through it before it reaches stderr."""
+    return _INVISIBLE.sub(_escape_char, text)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class ExitCode(IntEnum):

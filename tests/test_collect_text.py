@@ -18,8 +18,8 @@ from lxml.html import defs
 
 from newsletter.collect.article_file import parse_article_file
 from newsletter.collect.feeds import FeedSource, ParsedFeed, parse_feed
-from newsletter.collect.plaintext import html_paragraphs, plain_text, visible
-from newsletter.errors import ParseError
+from newsletter.collect.plaintext import html_paragraphs, plain_text
+from newsletter.errors import ParseError, visible
 from newsletter.models import Article
 
 NOW = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)

@@ -28,7 +28,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     from ..bounces.apply import summary_line
-    from ..collect.plaintext import visible
+    from ..errors import visible
     from ..job import run_bounces
 
     summary = run_bounces(settings, now)

@@ -21,7 +21,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
-    from ..collect.plaintext import visible
+    from ..errors import visible
     from ..job import run_collect
 
     collection = run_collect(settings, now)
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, settings: Settings, now: datetime) -> int:
 def not_taken_lines(items: Iterable[NotTaken]) -> list[str]:
     """One line per item not taken: ``  - already seen: [source] Title  (link)``, escaped
     for the terminal."""
-    from ..collect.plaintext import visible
+    from ..errors import visible
 
     return [
         visible(f"  - {item.reason}: [{item.source}] {item.title}  ({item.link or 'no link'})")

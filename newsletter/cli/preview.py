@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import visible
 from ..models import Subscriber
 from ..settings import Settings
 from .arguments import day as day_type
@@ -132,7 +133,7 @@ def _sample_fields(settings: Settings) -> dict[str, str]:
 
 
 def _warn(problem: str) -> None:
-    log.warning("%s", problem)
+    log.warning("%s", visible(problem))  # it may quote feed content: no terminal escapes
 
 
 HANDLERS = {"preview": run}

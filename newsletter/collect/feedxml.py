@@ -18,8 +18,7 @@ import defusedxml.sax
 import feedparser
 from defusedxml import DefusedXmlException
 
-from ..errors import ParseError
-from .plaintext import visible
+from ..errors import ParseError, visible
 
 _HREF = re.compile(r"\bhref=[\"']?([^\"'\s>]+)", re.I)
 _FEED_LINK = re.compile(

@@ -216,23 +216,10 @@ def clean_url(url: str) -> str:
     return _URL_UNSAFE.sub(lambda m: quote(m[0]), url.strip())
 
 
-def visible(text: str) -> str:
-    """``text`` for a terminal: every control character (and bidirectional override, which
-    reorders what follows it) as a visible escape like ``\\x1b``, so feed content can
-    neither move the cursor, recolour the screen nor hide what is printed after it."""
-    return _INVISIBLE.sub(_escape_char, text)
-
-
 # --- how ----------------------------------------------------------------------------------
 
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _URL_UNSAFE = re.compile("[\x00-\x20\x7f-\x9f]")
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match[0])
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _settle(text: str) -> str:

@@ -31,6 +31,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
+from ..errors import visible
 from ..models import Article, DeliveryStatus
 from ..store.database import Store, StoredEdition
 from ..subscribers.csvfile import column_values, subscriber_columns
@@ -250,7 +251,9 @@ def prepare(
     if site is not None:
         from .archive import publish_edition  # Jinja and premailer: only when rendering
 
-        publish_edition(site, inputs, store, plan.day, lambda problem: log.warning("%s", problem))
+        publish_edition(
+            site, inputs, store, plan.day, lambda problem: log.warning("%s", visible(problem))
+        )
     return plan, variants
 
 

@@ -22,7 +22,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ..collect.folders import store_folders
-from ..collect.plaintext import visible
 from ..collect.taken import Collection
 from ..delivery.proofs import ProofOrder, said, send_proofs
 from ..delivery.sender import Progress, Sender, count_rows
@@ -32,7 +31,7 @@ from ..edition import approval
 from ..edition.freeze import prepare_for_send
 from ..edition.plan import EditionPlan
 from ..edition.variants import Variants
-from ..errors import InputError, StoreError
+from ..errors import InputError, StoreError, visible
 from ..mail.personalize import MessageTemplate
 from ..mail.proof import proof_rendering
 from ..models import RunSummary
