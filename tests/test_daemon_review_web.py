@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ACTIVE, Project
+from conftest import ACTIVE, FAST_RETRIES, Project
 from daemonproc import Served
 from smtpserver import Recorder
-from test_daemon import FAST, daily_at
+from test_daemon import daily_at
 from test_daemon_unsubscribe_web import SECRET, http
 
 from newsletter.edition.approval import ReviewLink
@@ -27,7 +27,7 @@ PUBLIC = "https://news.example.com"
 
 def settings(url: str, **more: str) -> dict[str, str]:
     return {
-        **FAST,
+        **FAST_RETRIES,
         "NEWSLETTER_SMTP_URL": url,
         "NEWSLETTER_PUBLIC_URL": PUBLIC,
         "NEWSLETTER_SECRET_KEY": SECRET,
